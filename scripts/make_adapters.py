@@ -51,6 +51,7 @@ def make(task: str) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f".{task}-", dir=target.parent))
     try:
         result.model.save_pretrained(tmp)
+        (tmp / "README.md").unlink(missing_ok=True)  # PEFT's placeholder model card
         (tmp / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
         if target.exists():
             shutil.rmtree(target)

@@ -136,6 +136,60 @@ def _preference_rows(rng: random.Random, countries: list[str]) -> list[dict]:
     return rows
 
 
+CARDS = {
+    "extract": """# extract: booking requests to JSON
+
+- Made by `scripts/make_data.py` (seed {seed}): {n_templates} request templates filled with random
+  names, party sizes (1-12), weekdays and times; some templates add a phone or room number as a
+  distractor. No prompt appears in two splits.
+- Splits: {splits}.
+- Fields: `id`, `prompt` (instruction + request), `completion` (compact JSON with the keys
+  name, guests, day, time in that order), `fields` (the same values as an object).
+- Metric: exact match of the first JSON object in the answer with the reference object
+  (`peft_course.evaluate.extract_match`).
+- Base model (SmolLM2-135M-Instruct, greedy, test split): {base}.
+""",
+    "sentiment": """# sentiment: one-word review labels
+
+- Made by `scripts/make_data.py` (seed {seed}): product reviews of two clauses drawn from
+  {n_pos} positive and {n_neg} negative phrases; `mixed` reviews join one of each with "but".
+  Labels are balanced in expectation (uniform draw). No prompt appears in two splits.
+- Splits: {splits}.
+- Fields: `id`, `prompt`, `completion` (positive | negative | mixed), `label`.
+- Metric: exact match of the one-word answer, ignoring case, spaces and a final period
+  (`peft_course.evaluate.label_match`).
+- Base model (SmolLM2-135M-Instruct, greedy, test split): {base}.
+""",
+    "preferences": """# preferences: concise versus padded answers (for DPO)
+
+- Made by `scripts/make_data.py` (seed {seed}): questions about the capitals of {n_countries}
+  countries in {n_templates} phrasings. `chosen` is one sentence naming the capital; `rejected`
+  states the same fact inside about 60 words of filler. Test prompts ask about {n_test_countries}
+  countries that never appear in training.
+- Splits: train {n_train} pairs, test {n_test} pairs.
+- Fields: `id`, `prompt`, `chosen`, `rejected`, `answer` (the capital).
+- Measurable property: words per answer (chosen <= 12, rejected >= 40) and whether the answer
+  names the capital.
+- Base model (SmolLM2-135M-Instruct, greedy, test prompts): {base}.
+""",
+}
+
+
+def _base_line(task: str) -> str:
+    path = DATA / "base_scores.json"
+    if not path.is_file():
+        return "not measured yet (run `python scripts/measure_base.py`)"
+    scores = json.loads(path.read_text()).get(task)
+    if scores is None:
+        return "not measured yet"
+    if task == "preferences":
+        return (f"{scores['mean_words']} words per answer on average, names the capital in "
+                f"{scores['names_capital']:.0%} of {scores['rows']} answers "
+                "(`scripts/measure_base.py`)")
+    return (f"exact match {scores['exact_match']:.2f} on {scores['rows']} rows "
+            "(`scripts/measure_base.py`)")
+
+
 def build() -> dict[str, str]:
     """All data files as {relative path: text}."""
     rng = random.Random(SEED)
@@ -157,6 +211,16 @@ def build() -> dict[str, str]:
         rows = _preference_rows(rng, group)
         rows = [{"id": f"preferences-{split}-{i:04d}", **r} for i, r in enumerate(rows)]
         files[f"preferences/{split}.jsonl"] = "".join(json.dumps(r) + "\n" for r in rows)
+    splits = ", ".join(f"{k} {v}" for k, v in SPLITS.items())
+    files["extract/README.md"] = CARDS["extract"].format(
+        seed=SEED, n_templates=len(EXTRACT_TEMPLATES), splits=splits, base=_base_line("extract"))
+    files["sentiment/README.md"] = CARDS["sentiment"].format(
+        seed=SEED, n_pos=len(POS), n_neg=len(NEG), splits=splits, base=_base_line("sentiment"))
+    n_test = files["preferences/test.jsonl"].count("\n")
+    files["preferences/README.md"] = CARDS["preferences"].format(
+        seed=SEED, n_countries=len(FACTS), n_templates=len(PREF_TEMPLATES),
+        n_test_countries=len(held_out), n_train=files["preferences/train.jsonl"].count("\n"),
+        n_test=n_test, base=_base_line("preferences"))
     return files
 
 
@@ -175,7 +239,7 @@ def main() -> int:
         path = DATA / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        print(f"wrote data/{rel}: {text.count(chr(10))} rows")
+        print(f"wrote data/{rel}: {text.count(chr(10))} lines")
     return 0
 
 

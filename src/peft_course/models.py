@@ -79,6 +79,7 @@ def prepare_default_model(force: bool = False) -> Path:
     gguf = _gguf_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    tmp.chmod(0o755)
     try:
         kwargs = {"gguf_file": gguf.name}
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
@@ -120,6 +121,40 @@ def _offline_error(name: str, err: Exception) -> ModelUnavailableError:
         f"instead: load_model() with no name, or load_model('{DEFAULT_MODEL}'), and unset "
         "PEFT_COURSE_MODEL."
     )
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Quick TCP probe of the model hub, so an offline machine fails in seconds, not minutes."""
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load_or_rebuild(auto_class, path: str, embedded: bool, **kwargs):
+    """``auto_class.from_pretrained``; a hub failure becomes a clear error, and an embedded cache
+    that fails to load (corrupt file) is rebuilt once from the GGUF."""
+    if not embedded and not Path(path).exists() and not _hub_reachable():
+        kwargs["local_files_only"] = True  # a copy in the local hub cache still loads
+    try:
+        return auto_class.from_pretrained(path, **kwargs)
+    except Exception as err:
+        if not embedded:
+            if isinstance(err, OSError):
+                raise _offline_error(path, err) from err
+            raise
+        warnings.warn(
+            f"The cached embedded model at {path} failed to load ({type(err).__name__}); "
+            "rebuilding it from the GGUF file.",
+            stacklevel=3,
+        )
+        fresh = prepare_default_model(force=True)
+        return auto_class.from_pretrained(fresh, **kwargs)
 
 
 def quantization_config(
@@ -189,15 +224,11 @@ def load_model(
     }
     if quant is not None:
         kwargs["quantization_config"] = quant
-        kwargs["device_map"] = device_map or {"": device.index or 0 if device.type == "cuda" else "cpu"}
+        target = (device.index or 0) if device.type == "cuda" else "cpu"
+        kwargs["device_map"] = device_map or {"": target}
     elif device_map is not None:
         kwargs["device_map"] = device_map
-    try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    except OSError as err:
-        if embedded:
-            raise
-        raise _offline_error(path, err) from err
+    model = _load_or_rebuild(AutoModelForCausalLM, path, embedded, **kwargs)
     if quant is None and device_map is None:
         model.to(device)
     model.generation_config.pad_token_id = model.generation_config.pad_token_id or (
@@ -210,12 +241,9 @@ def load_tokenizer(name: str | None = None, *, trust_remote_code: bool = False):
     """Load the tokenizer that matches ``load_model(name)``: left padding (for batched
     generation) and a pad token. Introduced in 01_peft_taxonomy."""
     path, embedded = _resolve(name)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except OSError as err:
-        if embedded:
-            raise
-        raise _offline_error(path, err) from err
+    tokenizer = _load_or_rebuild(
+        AutoTokenizer, path, embedded, trust_remote_code=trust_remote_code
+    )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"

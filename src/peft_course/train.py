@@ -65,12 +65,19 @@ class HistoryCallback(TrainerCallback):
         self.train: list[tuple[int, float]] = []
         self.eval: list[tuple[int, float]] = []
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        # resumed from a checkpoint: the Trainer restored the earlier logs into the state
+        if not self.train and not self.eval:
+            for logs in state.log_history:
+                self.on_log(args, state, control, logs=logs, step=logs.get("step"))
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
+        step = kwargs.get("step") or state.global_step
         if "loss" in logs:
-            self.train.append((state.global_step, float(logs["loss"])))
+            self.train.append((step, float(logs["loss"])))
         if "eval_loss" in logs:
-            self.eval.append((state.global_step, float(logs["eval_loss"])))
+            self.eval.append((step, float(logs["eval_loss"])))
 
 
 @dataclass
@@ -122,6 +129,12 @@ def _bf16_ok() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
+def _tokenized(rows, tokenizer, max_length: int):
+    if {"input_ids", "labels"} <= set(rows.column_names):
+        return rows
+    return tokenize_dataset(rows, tokenizer, max_length)
+
+
 def train_lora(
     model,
     tokenizer,
@@ -130,6 +143,7 @@ def train_lora(
     cfg: TrainConfig | None = None,
     output_dir: str | None = None,
     callbacks: list | None = None,
+    resume_from_checkpoint: str | bool | None = None,
     **argument_overrides,
 ) -> TrainResult:
     """Wrap ``model`` with LoRA (unless it is already a PeftModel) and fine-tune it on
@@ -141,6 +155,11 @@ def train_lora(
         cfg: run settings; ``TrainConfig()`` when None.
         output_dir: Trainer working folder (a temporary one when None); nothing is saved
             unless ``argument_overrides`` asks for checkpoints.
+        resume_from_checkpoint: a checkpoint folder (or True: the newest in ``output_dir``) to
+            continue from; its loss history is restored into the result.
+
+    Rows that already hold ``input_ids`` and ``labels`` (e.g. from ``cli_data.tokenize_rows``)
+    are used as they are.
 
     Introduced in 04_lora_sft.
     """
@@ -150,8 +169,8 @@ def train_lora(
     set_seed(cfg.seed)
     if not isinstance(model, PeftModel):
         model = get_peft_model(model, cfg.lora_config())
-    train_ds = tokenize_dataset(train_rows, tokenizer, cfg.max_length)
-    eval_ds = tokenize_dataset(eval_rows, tokenizer, cfg.max_length) if eval_rows else None
+    train_ds = _tokenized(train_rows, tokenizer, cfg.max_length)
+    eval_ds = _tokenized(eval_rows, tokenizer, cfg.max_length) if eval_rows else None
     history = HistoryCallback()
     workdir = output_dir or tempfile.mkdtemp(prefix="peft-course-run-")
     args = training_arguments(cfg, workdir, eval_ds is not None, **argument_overrides)
@@ -164,7 +183,9 @@ def train_lora(
         callbacks=[history, *(callbacks or [])],
     )
     start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=argument_overrides.pop("resume", None))
+    trainer.train(
+        resume_from_checkpoint=resume_from_checkpoint or argument_overrides.pop("resume", None)
+    )
     if eval_ds is not None:
         trainer.evaluate()
     seconds = time.perf_counter() - start

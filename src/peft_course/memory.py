@@ -1,0 +1,85 @@
+"""Process memory: resident set size now and its peak over a block of code (Linux, macOS)."""
+
+from __future__ import annotations
+
+import re
+import resource
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _status_kib(field: str) -> int | None:
+    """A ``VmRSS``/``VmHWM`` line of /proc/self/status in KiB, or None off Linux."""
+    try:
+        match = re.search(rf"^{field}:\s+(\d+) kB", _STATUS.read_text(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def rss_mib() -> float:
+    """Resident set size of this process now, in MiB. Introduced in 06_trl_peft."""
+    kib = _status_kib("VmRSS")
+    if kib is None:  # macOS and others: psutil knows
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    return kib / 1024
+
+
+def _peak_mib() -> float:
+    kib = _status_kib("VmHWM")
+    if kib is not None:
+        return kib / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB on Linux
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def reset_peak() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux: write 5 to /proc/self/clear_refs); False where
+    the mark cannot be reset, so a later peak may be an earlier, higher one."""
+    try:
+        _CLEAR_REFS.write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+class PeakRSS:
+    """Result of ``track_peak_rss``: ``start``, ``peak`` (MiB) and ``extra = peak - start``.
+    ``exact`` is False where the peak mark could not be reset (then ``peak`` is an upper bound)."""
+
+    def __init__(self):
+        self.start = self.peak = self.extra = 0.0
+        self.exact = True
+
+    def __repr__(self) -> str:
+        return f"PeakRSS(start={self.start:.0f} MiB, peak={self.peak:.0f} MiB, extra={self.extra:.0f} MiB)"
+
+
+@contextmanager
+def track_peak_rss():
+    """Measure the peak resident memory of this process while the block runs.
+
+    The peak is the kernel's high-water mark of the whole process (every thread, weights,
+    activations, optimizer state, allocator caches), so ``extra`` is what the block added on top
+    of what was resident when it started. CPU memory only: GPU memory is not in the RSS.
+
+    >>> with track_peak_rss() as mem:
+    ...     trainer.train()
+    >>> mem.extra  # MiB
+
+    Introduced in 06_trl_peft.
+    """
+    result = PeakRSS()
+    result.exact = reset_peak()
+    result.start = rss_mib()
+    try:
+        yield result
+    finally:
+        result.peak = max(_peak_mib(), result.start)
+        result.extra = result.peak - result.start

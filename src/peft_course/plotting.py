@@ -1,0 +1,1 @@
+"""Plots the notebooks share (matplotlib; each function returns its Figure)."""

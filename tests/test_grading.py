@@ -1,0 +1,251 @@
+"""The grading pipeline (scripts/grading.py): configuration, the static checks on the real course,
+and planted faults, partial and broken submissions on the small fixture course in
+tests/fixtures/grading/ (no model: it executes in seconds, so these tests are not marked slow)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import grading  # noqa: E402
+
+FIXTURE = ROOT / "tests" / "fixtures" / "grading"
+NAME = "00_grading_fixture"
+COURSE = grading.assignments(ROOT)
+TIMEOUT = 5  # seconds per cell: the broken submission's endless loop
+
+
+def _copy_course(dest: Path) -> Path:
+    for folder in ("solutions", "notebooks"):
+        shutil.copytree(FIXTURE / folder, dest / folder)
+    return dest
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A scratch copy of the fixture course to plant faults in."""
+    return _copy_course(tmp_path / "course")
+
+
+def _edit(path: Path, cell_id: str, edit) -> None:
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.get("id") == cell_id)
+    cell.source = edit(cell.source)
+    nbformat.write(nb, str(path))
+
+
+def _solution(root: Path) -> Path:
+    return root / "solutions" / NAME / f"{NAME}.ipynb"
+
+
+def _student(root: Path) -> Path:
+    return root / "notebooks" / NAME / f"{NAME}.ipynb"
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+def test_config_puts_every_working_folder_under_grading(tmp_path):
+    cd = grading.course_config(tmp_path).CourseDirectory
+    assert (cd.source_directory, cd.release_directory) == ("solutions", "notebooks")
+    for folder in (cd.submitted_directory, cd.autograded_directory, cd.feedback_directory):
+        assert Path(folder).parts[0] == "_grading"
+    assert cd.db_url == f"sqlite:///{tmp_path.resolve() / '_grading' / 'gradebook.db'}"
+    assert "_grading/" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_cell_timeout_is_sized_for_cpu_training_and_overridable(tmp_path, monkeypatch):
+    monkeypatch.delenv("PEFT_COURSE_CELL_TIMEOUT", raising=False)
+    cfg = grading.course_config(tmp_path)
+    assert cfg.Execute.timeout >= 600 and cfg.Execute.interrupt_on_timeout
+    assert cfg.Execute.kernel_name == "python3"
+    monkeypatch.setenv("PEFT_COURSE_CELL_TIMEOUT", "7")
+    assert grading.course_config(tmp_path).Execute.timeout == 7
+    assert grading.course_config(tmp_path, timeout=3).Execute.timeout == 3
+
+
+# --- static checks on the real course (fast; the executing ones are in test_notebooks.py) --------
+
+
+@pytest.mark.parametrize("name", COURSE)
+def test_course_notebook_follows_the_authoring_contract(name):
+    assert grading.lint_notebook(ROOT / "solutions" / name / f"{name}.ipynb") == []
+
+
+@pytest.mark.parametrize("name", COURSE)
+def test_student_notebook_leaks_no_solution_or_output(name):
+    assert [p for p in grading.leak_problems(ROOT) if f"notebooks/{name}" in p] == []
+
+
+def test_release_reproduces_the_committed_student_notebooks():
+    if not COURSE:
+        pytest.skip("no notebooks in solutions/ yet")
+    assert grading.regenerate_problems(ROOT) == []
+
+
+# --- the pipeline on the fixture course ----------------------------------------------------------
+
+
+def test_fixture_course_passes_the_static_checks():
+    assert grading.regenerate_problems(FIXTURE) == []
+    assert grading.leak_problems(FIXTURE) == []
+    assert grading.lint_problems(FIXTURE) == []
+
+
+def test_release_is_deterministic_and_keeps_cell_ids(course):
+    before = _student(course).read_bytes()
+    assert grading.release(course) == [NAME]
+    assert _student(course).read_bytes() == before
+    released = nbformat.read(_student(course), as_version=4)
+    source = nbformat.read(_solution(course), as_version=4)
+    assert [c.id for c in released.cells] == [c.id for c in source.cells]
+    assert set(released.metadata) == {"kernelspec", "language_info"}
+    assert all(not c.get("outputs") for c in released.cells)
+
+
+def test_release_removes_student_notebooks_whose_source_is_gone(course):
+    shutil.copytree(course / "notebooks" / NAME, course / "notebooks" / "99_old_topic")
+    (course / "notebooks" / "99_old_topic" / f"{NAME}.ipynb").rename(
+        course / "notebooks" / "99_old_topic" / "99_old_topic.ipynb")
+    assert any("99_old_topic" in p for p in grading.regenerate_problems(course))
+    grading.release(course)
+    assert not (course / "notebooks" / "99_old_topic").exists()
+
+
+# --- planted faults: static ------------------------------------------------------------------------
+
+
+def test_catches_a_hand_edited_student_notebook(course):
+    _edit(_student(course), "00-ex1", lambda s: s + "\n\nHint: divide.")
+    problems = grading.regenerate_problems(course)
+    assert len(problems) == 1 and "cell 4 '00-ex1'" in problems[0]
+
+
+def test_catches_a_solution_line_pasted_into_a_student_notebook(course):
+    _edit(_student(course), "00-ex2-solution",
+          lambda s: s.replace("raise NotImplementedError()", "return r * (d_in + d_out)"))
+    problems = grading.leak_problems(course)
+    assert len(problems) == 1 and "'return r * (d_in + d_out)'" in problems[0]
+
+
+def test_catches_markers_and_outputs_in_a_student_notebook(course):
+    nb = nbformat.read(_student(course), as_version=4)
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="python: 3")]
+    nb.cells[6].source += "\n### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS"
+    nbformat.write(nb, str(_student(course)))
+    problems = grading.leak_problems(course)
+    assert any("'00-setup' has outputs" in p for p in problems)
+    assert any("'00-ex1-tests' contains the marker 'BEGIN HIDDEN TESTS'" in p for p in problems)
+
+
+@pytest.mark.parametrize(("cell_id", "edit", "expected"), [
+    ("00-title", lambda s: s.split("\n")[0], "Colab badge"),
+    ("00-objectives", lambda s: s.rsplit("\n", 2)[0], "3-5 bullets"),
+    ("00-ex3", lambda s: s.replace("(stretch)", "(hard)"), "not labelled"),
+    ("00-next", lambda s: s.replace("## Next steps", "## What now"), "'## Next steps'"),
+    ("00-setup", lambda s: s.replace("print(environment_report())", "pass"), "setup cell"),
+])
+def test_lint_catches_a_broken_contract(course, cell_id, edit, expected):
+    _edit(_solution(course), cell_id, edit)
+    problems = grading.lint_problems(course)
+    assert any(expected in p for p in problems), problems
+
+
+def test_lint_catches_unstable_ids_and_too_few_exercises(course):
+    nb = nbformat.read(_solution(course), as_version=4)
+    nb.cells[1].id = "objectives"  # no '00-' prefix
+    nb.cells = [c for c in nb.cells if not c.id.startswith("00-ex3")]
+    nb.metadata.kernelspec.name = "python3.11"
+    nbformat.write(nb, str(_solution(course)))
+    problems = "\n".join(grading.lint_problems(course))
+    assert "'objectives' is not a stable" in problems
+    assert "needs >= 3 graded exercises" in problems and "kernelspec" in problems
+
+
+# --- executing the fixture: clean run, partial and broken submissions -------------------------------
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    """One nbgrader autograde call over the solutions, the blank notebook and two submissions."""
+    course = _copy_course(tmp_path_factory.mktemp("clean"))
+    extra = {s: FIXTURE / "submissions" / s for s in ("partial", "broken")}
+    result = grading.self_check(course, TIMEOUT, tmp_path_factory.mktemp("work"), extra)
+    result["scores"] = {s: {c.name: (c.score, c.max_score) for c in cells}
+                        for (s, _), cells in grading.scores(result["work"]).items()}
+    return result
+
+
+def test_fixture_course_passes_every_check(clean_run):
+    assert clean_run["problems"] == []
+    assert clean_run["executed"] == 4
+    assert clean_run["solution_full"] == clean_run["solution_tests"] == 3
+    assert clean_run["blank_zero"] == clean_run["blank_tests"] == 3
+
+
+def test_partial_submission_gets_partial_credit(clean_run):
+    # exercise 2 passes its visible assert (a square layer) and fails the hidden ones
+    assert clean_run["scores"]["partial"] == {
+        "00-ex1-tests": (1, 1), "00-ex2-tests": (0, 2), "00-ex3-tests": (3, 3)}
+
+
+def test_endless_loop_and_crash_score_zero_and_the_rest_is_graded(clean_run):
+    assert clean_run["scores"]["broken"] == {
+        "00-ex1-tests": (0, 1), "00-ex2-tests": (0, 2), "00-ex3-tests": (3, 3)}
+    outputs = grading.cell_outputs(clean_run["work"], "broken", NAME)
+    assert "CellTimeoutError" in outputs["00-ex1-solution"]["errors"]  # interrupted after TIMEOUT
+    assert outputs["00-ex2-solution"]["errors"] == ["ValueError"]
+    assert outputs["00-ex3-solution"]["errors"] == []
+
+
+def test_score_table_and_feedback(clean_run):
+    table = grading.score_table(clean_run["work"]).splitlines()
+    assert table[0].split() == ["student", NAME, "total"]
+    rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in table[2:]}
+    assert rows["partial"].split()[:3] == ["4", "/", "6"]
+    assert rows["broken"].split()[:3] == ["3", "/", "6"]
+    html = grading.feedback(clean_run["work"], student="partial")
+    assert [p.parent.parent.name for p in html] == ["partial"]
+    assert "00-ex2-tests" in html[0].read_text()
+
+
+# --- executing the fixture: planted faults ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def planted_run(tmp_path_factory):
+    """The fixture course with three faults, one per exercise, re-released so that only the
+    executing checks can see them; one autograde call."""
+    course = _copy_course(tmp_path_factory.mktemp("planted"))
+    sol = _solution(course)
+    _edit(sol, "00-ex1-tests", lambda s: "assert 1 + 1 == 2  # passes before any work\n"
+          "### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS")
+    _edit(sol, "00-ex2-solution", lambda s: s.replace(
+        "return r * (d_in + d_out)", 'raise RuntimeError("planted")'))
+    _edit(sol, "00-ex3-tests", lambda s: "import warnings\n\nwarnings.warn('planted')\n" + s)
+    grading.release(course)
+    return grading.self_check(course, TIMEOUT, tmp_path_factory.mktemp("work"))["problems"]
+
+
+def test_catches_a_graded_test_that_passes_on_the_blank_notebook(planted_run):
+    assert any("test 00-ex1-tests gives the blank notebook 1/1" in p for p in planted_run)
+
+
+def test_catches_a_solution_that_raises(planted_run):
+    assert any("cell 00-ex2-solution of solutions raised RuntimeError" in p for p in planted_run)
+    assert any("test 00-ex2-tests gives the solutions 0/2" in p for p in planted_run)
+
+
+def test_catches_a_graded_cell_that_writes_to_stderr(planted_run):
+    assert any("test 00-ex3-tests gives the solutions 0/3 (stderr output" in p
+               and "planted" in p for p in planted_run)
+
+
+def test_planted_faults_are_the_only_problems(planted_run):
+    assert len(planted_run) == 4, planted_run
