@@ -61,6 +61,7 @@ def _file_bytes(folder: Path) -> int:
 
 def run(args) -> dict:
     import torch
+
     from peft_course.device import get_device, set_seed
 
     device = get_device()

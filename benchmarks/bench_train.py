@@ -58,8 +58,9 @@ def _missing_grads(model, ids, device) -> int:
 
 def run_train(args) -> dict:
     import torch
+    from measure import optimizer_state_bytes, peak_memory_bytes, reset_peak_memory
+
     from peft_course.device import get_device, set_seed
-    from peft_course.memory import optimizer_state_bytes, peak_memory_bytes, reset_peak_memory
 
     cfg = TRAIN_CONFIGS[args.config]
     device = get_device()
@@ -104,6 +105,7 @@ def run_train(args) -> dict:
 def _lora_pairs(peft_model, scratch_model):
     """(PEFT LoRA layer, scratch LoRA layer) pairs, matched by module name."""
     from peft.tuners.lora import LoraLayer
+
     from peft_course.lora import LoraLinear
 
     scratch = {n: m for n, m in scratch_model.named_modules() if isinstance(m, LoraLinear)}
@@ -125,6 +127,7 @@ def _copy_into(dst, src):
 def run_parity(args) -> dict:
     """Same random non-zero LoRA weights in both; compare logits, then alternate train steps."""
     import torch
+
     from peft_course.device import get_device, set_seed
 
     device = get_device()

@@ -81,10 +81,8 @@ def add_lora(model, kind: str, targets, r: int, init_lora_weights=True):
         )
         return get_peft_model(model, cfg)
     if kind == "scratch":
-        from peft_course.lora import inject_lora
+        from peft_course.lora import inject_lora  # also freezes everything but lora_A/lora_B
 
-        for p in model.parameters():  # the scratch LoRA trains only its own matrices
-            p.requires_grad_(False)
         inject_lora(model, targets, r=r, lora_alpha=2 * r, lora_dropout=0.0)
         return model
     raise ValueError(f"unknown LoRA kind {kind!r}")

@@ -1,11 +1,13 @@
-"""Section 4: execute every solution notebook headless (nbclient) and time each one.
+"""Section 4: execute every solution notebook headless and time each one.
 
-Outputs are discarded: the solution notebooks in the repository are never written.
+Uses ``run_notebook`` of scripts/run_course.py (`make course`), which runs each notebook in a
+scratch copy: the solution notebooks in the repository are never written.
 """
 
 from __future__ import annotations
 
-import time
+import importlib.util
+import os
 from pathlib import Path
 
 from common import ROOT
@@ -16,33 +18,32 @@ def solution_notebooks(root: Path = ROOT) -> list[Path]:
     return sorted(p for p in (root / "solutions").glob("*/*.ipynb") if p.stem == p.parent.name)
 
 
-def run_course(timeout: int = 1800, progress=print) -> dict:
-    """{"notebooks": [{"name", "seconds", "ok", "error"}], "total_seconds", "all_ok"}."""
-    import nbformat
-    from nbclient import NotebookClient
+def _run_notebook():
+    path = ROOT / "scripts" / "run_course.py"
+    spec = importlib.util.spec_from_file_location("run_course", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.run_notebook  # (path, timeout) -> (seconds, headline, error or None)
 
+
+def run_course(progress=print, root: Path = ROOT) -> dict:
+    """{"measured", "notebooks": [{"name", "seconds", "ok", "error", "headline"}],
+    "total_seconds", "all_ok"}."""
+    notebooks = solution_notebooks(root)
+    if not notebooks:
+        return {"measured": False, "reason": f"no solution notebooks under {root / 'solutions'}"}
+    run_notebook = _run_notebook()
+    timeout = int(os.environ.get("PEFT_COURSE_CELL_TIMEOUT", "900"))  # per cell
     rows = []
-    notebooks = solution_notebooks()
     for i, path in enumerate(notebooks, 1):
         progress(f"  [{i}/{len(notebooks)}] {path.parent.name} ...")
-        nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(
-            nb, timeout=timeout, kernel_name="python3",
-            resources={"metadata": {"path": str(path.parent)}},
-        )
-        t0 = time.perf_counter()
-        error = None
-        try:
-            client.execute()
-        except Exception as err:  # CellExecutionError, timeouts, a dead kernel
-            error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:300]}"
-        seconds = time.perf_counter() - t0
+        seconds, headline, error = run_notebook(path, timeout)
         rows.append({"name": path.parent.name, "seconds": seconds, "ok": error is None,
-                     "error": error})
+                     "error": error, "headline": headline})
         progress(f"      {seconds:.0f} s {'ok' if error is None else 'FAILED: ' + error}")
     return {
-        "measured": bool(rows),
+        "measured": True,
         "notebooks": rows,
-        "total_seconds": sum(r["seconds"] for r in rows) if rows else None,
-        "all_ok": all(r["ok"] for r in rows) if rows else None,
+        "total_seconds": sum(r["seconds"] for r in rows),
+        "all_ok": all(r["ok"] for r in rows),
     }

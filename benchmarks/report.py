@@ -82,7 +82,9 @@ def markdown(results: dict) -> str:
         for name, sec in inf["seconds_per_token"].items():
             out.append(f"| {name} | {sec * 1e3:.2f} | "
                        f"{sec / inf['seconds_per_token']['base']:.3f} |")
-        out.append("")
+        out += ["", f"Unmerged adapter overhead: {inf['unmerged_overhead']:+.1%} per token; merged "
+                f"vs unmerged logits max abs diff "
+                f"{inf['merged_vs_adapter_logits_max_abs_diff']:.1e}.", ""]
     size = results.get("size")
     if size:
         out += ["**Size**", "", "| item | MiB | ratio |", "|---|---:|---:|"]
@@ -117,18 +119,30 @@ def plot(results: dict, path: Path) -> None:
                if "skipped" not in c}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     labels = [c["label"] for c in configs.values()]
-    axes[0].barh(labels, [c["peak_bytes"] / GIB for c in configs.values()], color="tab:blue")
-    axes[0].set_xlabel(f"peak memory (GiB, {results.get('train', {}).get('peak_kind', '')})")
-    axes[1].barh(labels, [c["step_seconds"] for c in configs.values()], color="tab:orange")
-    axes[1].set_xlabel("training step time (s, median)")
-    for ax in axes[:2]:
+    mem = [c["peak_bytes"] / GIB for c in configs.values()]
+    step = [c["step_seconds"] for c in configs.values()]
+    for ax, values, color, xlabel, title in (
+        (axes[0], mem, "tab:blue",
+         f"peak memory (GiB, {results.get('train', {}).get('peak_kind', '')})", "training memory"),
+        (axes[1], step, "tab:orange", "step time (s, median)", "training step"),
+    ):
+        bars = ax.barh(labels, values, color=color)
+        if "full" in configs:  # label each bar with its ratio to full fine-tuning
+            ref = values[list(configs).index("full")]
+            ax.bar_label(bars, labels=[f"{v / ref:.2f}x" for v in values], padding=2)
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
         ax.invert_yaxis()
+        ax.margins(x=0.15)
     axes[1].set_yticklabels([])
     inf = results.get("inference")
     if inf:
         names = list(inf["seconds_per_token"])
-        axes[2].bar(names, [inf["seconds_per_token"][n] * 1e3 for n in names], color="tab:green")
+        ms = [inf["seconds_per_token"][n] * 1e3 for n in names]
+        bars = axes[2].bar(names, ms, color="tab:green")
+        axes[2].bar_label(bars, labels=[f"{v / ms[0]:.2f}x" for v in ms], padding=2)
         axes[2].set_ylabel("ms per generated token (median)")
+        axes[2].margins(y=0.15)
     axes[2].set_title("inference")
     fig.suptitle(f"peft-course benchmarks on {results['machine']['device_name']}")
     fig.tight_layout()

@@ -64,14 +64,13 @@ def draw_combinations(ax) -> None:
     im = ax.imshow(grid, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_yticks(range(len(rows)), [r[0] for r in rows])
     ax.set_xticks(range(n), [str(i) for i in range(n)], fontsize=8)
-    ax.set_xlabel("entry of a weight update $\\Delta W$ (flattened)")
+    ax.set_xlabel("entry of a weight update $\\Delta W$ (flattened); dashed: the tasks disagree in sign")
     ax.axhline(1.5, color="black", lw=1.5)
     for i in range(len(rows)):
         for j in range(n):
             if grid[i, j] == 0:
                 ax.text(j, i, "0", ha="center", va="center", fontsize=7, color="#666666")
     ax.axvspan(-0.5, 3.5, ymin=0, ymax=1, facecolor="none", edgecolor="#c44e52", lw=2, ls="--")
-    ax.text(1.5, -0.75, "signs disagree", ha="center", fontsize=8.5, color="#c44e52")
     plt.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
     ax.set_title("Combining two task updates (peft.utils.merge_utils)", fontsize=12, weight="bold")
 

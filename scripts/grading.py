@@ -12,6 +12,7 @@ in-process (one start-up), and one autograde call grades every notebook of every
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import logging
@@ -20,11 +21,14 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import nbgrader
+import nbgrader.api
 from nbgrader.api import Gradebook
 from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
 from nbgrader.converters.base import NbGraderException
@@ -34,10 +38,22 @@ from traitlets.config import Config, PyFileConfigLoader
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADING = "_grading"
-# nbgrader runs `alembic` (a console script of the venv) when it creates a gradebook database.
-os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 SOLUTION_STUDENT = "solutions"  # the student id under which the solutions are autograded in checks
 BLANK_STUDENT = "blank"  # ... and the untouched student notebooks
+# nbgrader runs `alembic` (a console script of the venv) when it creates a gradebook database.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@functools.cache
+def _alembic_head() -> str:
+    """The gradebook schema version. nbgrader asks the `alembic` CLI in a subprocess each time it
+    creates a gradebook (~3 s of CPU, all imports); in-process it takes milliseconds."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(Path(nbgrader.__file__).parent / "alembic")).get_current_head()
+
+
+nbgrader.api.get_alembic_version = _alembic_head
 
 
 def course_config(root: Path, timeout: int | None = None) -> Config:
@@ -259,15 +275,18 @@ def submit(root: Path, student: str, folder: Path, names: list[str] | None = Non
         shutil.rmtree(dest, ignore_errors=True)
         if (folder / name).is_dir():
             shutil.copytree(folder / name, dest)
-        else:
+        elif (folder / f"{name}.ipynb").is_file():
             dest.mkdir(parents=True)
             shutil.copy(folder / f"{name}.ipynb", dest / f"{name}.ipynb")
 
 
-def autograde(root: Path, student: str = "*", assignment: str = "*", timeout: int | None = None):
-    """nbgrader autograde --force --create over every matching submission, in one invocation."""
+def autograde(root: Path, student: str = "*", assignment: str = "*", timeout: int | None = None,
+              force: bool = True):
+    """nbgrader autograde --create over every matching submission, in one invocation. Without
+    `force`, only new submissions (or newer timestamp.txt) are executed; manual grades are kept
+    either way (nbgrader then flags the cell for review)."""
     _run(Autograde, root, timeout, assignment_id=assignment, student_id=student,
-         force=True, create_student=True)
+         force=force, create_student=True)
 
 
 def feedback(root: Path, student: str = "*", assignment: str = "*") -> list[Path]:
@@ -307,7 +326,8 @@ def autograded_notebook(root: Path, student: str, name: str) -> Path:
 
 
 def cell_outputs(root: Path, student: str, name: str) -> dict[str, dict]:
-    """{cell id: {"errors": [ename, ...], "stderr": text}} of an autograded notebook."""
+    """{cell id: {"errors": [ename, ...], "messages": ["ename: evalue", ...], "stderr": text}}
+    of the code cells of an autograded notebook."""
     nb = nbformat.read(autograded_notebook(root, student, name), as_version=4)
     out = {}
     for i, cell in enumerate(nb.cells):
@@ -316,6 +336,8 @@ def cell_outputs(root: Path, student: str, name: str) -> dict[str, dict]:
         outs = cell.get("outputs", [])
         out[cell.get("id", str(i))] = {
             "errors": [o.get("ename", "") for o in outs if o.output_type == "error"],
+            "messages": [f"{o.get('ename', '')}: {o.get('evalue', '')}"[:160]
+                         for o in outs if o.output_type == "error"],
             "stderr": "".join(o.get("text", "") for o in outs
                               if o.output_type == "stream" and o.get("name") == "stderr"),
         }
@@ -327,7 +349,7 @@ def execution_problems(root: Path, name: str, student: str = SOLUTION_STUDENT) -
     allows errors and exits 0, so one execution serves this check and the scoring)."""
     if not autograded_notebook(root, student, name).exists():
         return [f"{name}: {student} was not autograded"]
-    return [f"{name}: cell {cid} of {student} raised {', '.join(o['errors'])}"
+    return [f"{name}: cell {cid} of {student} raised {'; '.join(o['messages'])}"
             for cid, o in cell_outputs(root, student, name).items() if o["errors"]]
 
 
@@ -373,22 +395,32 @@ def self_check(root: Path, timeout: int | None = None, work: Path | None = None,
     root = Path(root).resolve()
     scratch = tempfile.TemporaryDirectory() if work is None else None
     work = Path(scratch.name if scratch else work)
+    seconds, clock = {}, time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        seconds[stage], clock = time.perf_counter() - clock, time.perf_counter()
+
     try:
         names = assignments(root)
         problems = regenerate_problems(root) + leak_problems(root) + lint_problems(root)
+        lap("static checks")
         shutil.copytree(root / "solutions", work / "solutions", dirs_exist_ok=True)
         release(work)  # registers the assignments in the scratch gradebook
         submit(work, SOLUTION_STUDENT, root / "solutions", names)
         submit(work, BLANK_STUDENT, root / "notebooks", names)
         for student, folder in (extra or {}).items():
             submit(work, student, folder)
+        lap("release")
         autograde(work, timeout=timeout)
+        lap("autograde")
         problems += graded_problems(work, names)
         tests = {k: [c for c in v if c.autograded_test] for k, v in scores(work).items()}
         sol = [c for (s, _), cs in tests.items() if s == SOLUTION_STUDENT for c in cs]
         blank = [c for (s, _), cs in tests.items() if s == BLANK_STUDENT for c in cs]
+        lap("gradebook checks")
         return {
-            "notebooks": names, "problems": problems, "work": work,
+            "notebooks": names, "problems": problems, "work": work, "seconds": seconds,
             "executed": sum(1 for _ in Path(work, GRADING, "autograded").glob("*/*/*.ipynb")),
             "cells_graded": sum(len(v) for v in tests.values()),
             "solution_full": sum(c.score == c.max_score for c in sol), "solution_tests": len(sol),
@@ -422,8 +454,9 @@ def score_table(root: Path) -> str:
     return "\n".join(lines)
 
 
-def grade(root: Path, timeout: int | None = None) -> str:
-    """The instructor's command: autograde `_grading/submitted/*/*`, feedback, score table."""
+def grade(root: Path, timeout: int | None = None, force: bool = False) -> str:
+    """The instructor's command: autograde `_grading/submitted/*/*` (new submissions only unless
+    `force`), write the feedback HTML, return the score table."""
     submitted = sorted(Path(root, GRADING, "submitted").glob("*/*/"))
     if not submitted:
         raise SystemExit(f"nothing to grade: put submissions in {GRADING}/submitted/<student>/"
@@ -433,31 +466,53 @@ def grade(root: Path, timeout: int | None = None) -> str:
         raise SystemExit(f"not released: {', '.join(missing)}: run `make release` first")
     with Gradebook(course_config(root).CourseDirectory.db_url) as gb:
         known = {a.name for a in gb.assignments}
-    if {p.name for p in submitted} - known:  # e.g. a fresh clone: register without rewriting
-        release(root, sorted({p.name for p in submitted} - known))
-    autograde(root, timeout=timeout)
+    if {p.name for p in submitted} - known:  # e.g. a fresh clone: releasing registers them
+        release(root, sorted({p.name for p in submitted} - known))  # (same bytes if up to date)
+    autograde(root, timeout=timeout, force=force)
     feedback(root)
     return score_table(root)
 
 
+class _HiddenTestsChecksum(logging.Filter):
+    """Drops nbgrader's "checksum has changed" warning for test cells with hidden tests: the
+    student's copy never has them, so it always fires (the cell is restored from the gradebook)."""
+
+    def __init__(self, root: Path):
+        super().__init__()
+        self.ids = {c.get("id") for name in assignments(root)
+                    for c in nbformat.read(Path(root, "solutions", name, f"{name}.ipynb"), 4).cells
+                    if "### BEGIN HIDDEN TESTS" in c.source}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        match = re.match(r"Attribute 'checksum' for cell (\S+) has changed", record.getMessage())
+        return not (match and match.group(1) in self.ids)
+
+
 def main(argv: list[str] | None = None) -> int:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", type=Path, default=ROOT, help="course folder (default: repo)")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    rel = sub.add_parser("release", help="regenerate notebooks/ from solutions/")
+    rel = sub.add_parser("release", parents=[common], help="regenerate notebooks/ from solutions/")
     rel.add_argument("names", nargs="*", help="NN_topic names (default: all)")
-    sub.add_parser("grade", help="autograde _grading/submitted/, print the table, write feedback")
-    chk = sub.add_parser("check", help="regeneration, leak and lint checks (--execute: all)")
+    grd = sub.add_parser("grade", parents=[common],
+                         help="autograde _grading/submitted/, table, feedback")
+    grd.add_argument("--force", action="store_true",
+                     help="re-execute submissions that were autograded before")
+    chk = sub.add_parser("check", parents=[common],
+                         help="regeneration, leak and lint checks (--execute: all)")
     chk.add_argument("--execute", action="store_true",
                      help="also autograde the solutions and the blank notebooks")
-    parser.add_argument("--root", type=Path, default=ROOT, help="course folder (default: repo)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_HiddenTestsChecksum(args.root))
     if args.command == "release":
         for name in release(args.root, args.names or None):
             print(f"released notebooks/{name}/{name}.ipynb")
         return 0
     if args.command == "grade":
-        print(grade(args.root))
+        print(grade(args.root, force=args.force))
         print(f"feedback: {GRADING}/feedback/<student>/<NN_topic>/*.html; manual grading: "
               "`nbgrader formgrader` (docs/instructors.md)")
         return 0
@@ -467,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{result['executed']} notebooks executed, {result['cells_graded']} cells "
               f"graded, solutions full marks {result['solution_full']}/{result['solution_tests']},"
               f" blank zero {result['blank_zero']}/{result['blank_tests']}")
+        print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items()))
     else:
         problems = regenerate_problems(args.root) + leak_problems(args.root) + \
             lint_problems(args.root)

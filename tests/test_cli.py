@@ -269,3 +269,28 @@ def test_two_processes_train_one_output(tiny_model, data, tmp_path):
     assert info["device"]["world_size"] == 2 and info["steps"] == 16
     losses = [loss for _, loss in info["loss_history"]]
     assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4  # falling
+
+
+@pytest.mark.slow
+def test_pissa_saved_as_plain_lora_for_the_untouched_base(tiny_model, data, tmp_path, capsys,
+                                                          monkeypatch):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.setenv("PEFT_COURSE_DEVICE", "cpu")
+    out = tmp_path / "pissa"
+    code, err = call(["--data", data, "--output", out, "--model", tiny_model, "--max-steps", "3",
+                      "--batch-size", "2", "--init-lora-weights", "pissa", "--lora-r", "4",
+                      "--target-modules", "minimal", "--metric-rows", "0"], capsys)
+    assert code == 0, err
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["r"] == 8 and config["init_lora_weights"] is True  # rank 2r, plain LoRA
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    before = base(ids).logits
+    model = PeftModel.from_pretrained(base, out)
+    assert not torch.allclose(model(ids).logits, before)  # the trained change, on the base
+    assert torch.equal(model.get_base_model().model.layers[0].self_attn.q_proj.base_layer.weight,
+                       AutoModelForCausalLM.from_pretrained(tiny_model).model.layers[0]
+                       .self_attn.q_proj.weight)  # loading did not re-run the decomposition

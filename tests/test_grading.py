@@ -248,4 +248,23 @@ def test_catches_a_graded_cell_that_writes_to_stderr(planted_run):
 
 
 def test_planted_faults_are_the_only_problems(planted_run):
-    assert len(planted_run) == 4, planted_run
+    # the four above, plus the NameError of test 2 that follows the raising solution
+    assert len(planted_run) == 5, planted_run
+    assert any("cell 00-ex2-tests of solutions raised NameError" in p for p in planted_run)
+
+
+# --- scripts/run_course.py (make course) -----------------------------------------------------------
+
+
+def test_run_course_collects_headlines_and_fails_on_an_error(course, capsys):
+    import run_course
+
+    _edit(_solution(course), "00-ex3-solution", lambda s: s + '\nprint("Headline: merged = adapter")')
+    assert run_course.main(["--root", str(course)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[-2].split()[0] == NAME and table[-2].endswith("merged = adapter")
+    assert table[-1].split()[-2:] == ["1/1", "ran"]
+    _edit(_solution(course), "00-ex2-solution", lambda s: s.replace(
+        "return r * (d_in + d_out)", 'raise RuntimeError("planted")'))
+    assert run_course.main(["--root", str(course)]) == 1
+    assert "ERROR RuntimeError: planted" in capsys.readouterr().out

@@ -129,7 +129,8 @@ def run(s: dict, data, m: dict, checkpoint: Path | None) -> None:
     rows, eval_rows, fmt = data
     tokenizer = load_tokenizer(m["path"])
     train_ds = _tokenize(rows, fmt, tokenizer, s, "--data")
-    eval_ds = _tokenize(eval_rows, fmt, tokenizer, s, "--eval-data") if eval_rows else None
+    eval_flag = "--eval-data" if s["eval_data"] else "the --val-split rows"
+    eval_ds = _tokenize(eval_rows, fmt, tokenizer, s, eval_flag) if eval_rows else None
 
     main = is_main_process()
     output, partial = Path(s["output"]), partial_dir(s["output"])
@@ -192,7 +193,7 @@ def run(s: dict, data, m: dict, checkpoint: Path | None) -> None:
 
     history = result.history
     info = {
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": shlex.join(["train-lora", *s["argv"]]),
         "settings": s,
         "model": {"name": s["model"] or "embedded default", "path": m["path"],
                   "target_modules": m["targets"], "quantization_warning": m["quantization_warning"],

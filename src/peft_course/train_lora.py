@@ -29,7 +29,7 @@ DEFAULTS = {
 }
 INITS = ("default", "gaussian", "olora", "pissa")
 # Settings that may change between an interrupted run and its --resume.
-RESUME_FREE = ("resume", "overwrite", "metric_rows")
+RESUME_FREE = ("resume", "overwrite", "metric_rows", "argv")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = resolve(args)
+        settings["argv"] = list(sys.argv[1:] if argv is None else argv)
         validate(settings)
         data = load_data(settings)
         if is_main_process():
