@@ -9,6 +9,8 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_DISABLE_TELEMETRY := 1
 LAB_PORT ?= 8888
 LAB_IP ?= 127.0.0.1
+# containers and CI often run as root, which Jupyter refuses without this flag
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help setup model lab test test-fast lint release grade course nbval bench data adapters clean
 
@@ -28,7 +30,7 @@ model: setup ## convert the embedded SmolLM2-135M-Instruct once into the safeten
 	$(BIN)/python -m peft_course.models
 
 lab: model ## MAIN: set up, prepare the model, and start Jupyter Lab on the course
-	$(BIN)/jupyter lab --no-browser --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.root_dir=$(CURDIR) \
+	$(BIN)/jupyter lab --no-browser $(LAB_ROOT) --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.root_dir=$(CURDIR) \
 		--LabApp.default_url=/lab/tree/README.md
 
 test: model ## run the whole test suite (package, CLI, data, grading pipeline, every notebook)
