@@ -1,7 +1,7 @@
 """Plots the notebooks share (matplotlib; each function returns its Figure)."""
 
 
-def metric_heatmap(scores, title="Task metric", cmap="Greens"):
+def metric_heatmap(scores, title="Task metric", cmap="Greens", ylabel=""):
     """Heatmap of ``scores[row][column]`` (e.g. adapter x task exact match in [0, 1]), each cell
     annotated with its value. Introduced in 03_loading_adapters."""
     import matplotlib.pyplot as plt
@@ -19,6 +19,7 @@ def metric_heatmap(scores, title="Task metric", cmap="Greens"):
             color = "white" if grid[i, j] > 0.6 else "black"
             ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", color=color, fontsize=11)
     ax.set_xlabel("evaluated on task")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.05)
     fig.tight_layout()

@@ -58,7 +58,7 @@ MEMORY_PRESETS = ("low-memory", "standard", "large")
 def resolve_presets(names: list[str]) -> dict:
     """Merge presets in order (later wins). Raises ``ValueError`` naming an unknown preset.
 
-    Introduced in 08_hyperparameter_sweeps.
+    Introduced in 08_lora_hyperparameters.
     """
     merged: dict = {}
     for name in names:

@@ -172,7 +172,8 @@ def train_lora(
     train_ds = _tokenized(train_rows, tokenizer, cfg.max_length)
     eval_ds = _tokenized(eval_rows, tokenizer, cfg.max_length) if eval_rows else None
     history = HistoryCallback()
-    workdir = output_dir or tempfile.mkdtemp(prefix="peft-course-run-")
+    scratch = None if output_dir else tempfile.TemporaryDirectory(prefix="peft-course-run-")
+    workdir = output_dir or scratch.name
     args = training_arguments(cfg, workdir, eval_ds is not None, **argument_overrides)
     trainer = Trainer(
         model=model,
@@ -183,11 +184,13 @@ def train_lora(
         callbacks=[history, *(callbacks or [])],
     )
     start = time.perf_counter()
-    trainer.train(
-        resume_from_checkpoint=resume_from_checkpoint or argument_overrides.pop("resume", None)
-    )
-    if eval_ds is not None:
-        trainer.evaluate()
+    try:
+        trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+        if eval_ds is not None:
+            trainer.evaluate()
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
     seconds = time.perf_counter() - start
     model.eval()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
