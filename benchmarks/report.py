@@ -43,7 +43,8 @@ def machine_line(m: dict) -> str:
 
 def markdown(results: dict) -> str:
     s, m = results["settings"], results["machine"]
-    out = [f"Machine: {machine_line(m)}.", ""]
+    out = [f"Machine: {machine_line(m)}. Benchmark wall time: {results.get('seconds', 0) / 60:.1f} "
+           "min.", ""]
     if m.get("note"):
         out += [f"Note: {m['note']}", ""]
     tr = results.get("train", {})

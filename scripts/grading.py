@@ -344,6 +344,22 @@ def cell_outputs(root: Path, student: str, name: str) -> dict[str, dict]:
     return out
 
 
+def execution_seconds(root: Path, student: str, name: str) -> float | None:
+    """Wall time of one autograded notebook, from first cell start to last cell reply
+    (nbclient records these timestamps in each cell's metadata)."""
+    from datetime import datetime
+
+    nb = nbformat.read(autograded_notebook(root, student, name), as_version=4)
+    stamps = [c.metadata.get("execution", {}) for c in nb.cells if c.cell_type == "code"]
+    starts = [t["iopub.execute_input"] for t in stamps if "iopub.execute_input" in t]
+    ends = [t["shell.execute_reply"] for t in stamps if "shell.execute_reply" in t]
+    if not starts or not ends:
+        return None
+    parse = datetime.fromisoformat
+    return (parse(ends[-1].replace("Z", "+00:00")) - parse(starts[0].replace("Z", "+00:00"))
+            ).total_seconds()
+
+
 def execution_problems(root: Path, name: str, student: str = SOLUTION_STUDENT) -> list[str]:
     """Check (a): no cell of the autograded notebook has an error output (autograde itself
     allows errors and exits 0, so one execution serves this check and the scoring)."""
@@ -425,6 +441,8 @@ def self_check(root: Path, timeout: int | None = None, work: Path | None = None,
             "cells_graded": sum(len(v) for v in tests.values()),
             "solution_full": sum(c.score == c.max_score for c in sol), "solution_tests": len(sol),
             "blank_zero": sum(c.score == 0 for c in blank), "blank_tests": len(blank),
+            "times": {(student, n): execution_seconds(work, student, n)
+                      for student in (SOLUTION_STUDENT, BLANK_STUDENT) for n in names},
         }
     finally:
         if scratch:

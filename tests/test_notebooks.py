@@ -40,6 +40,12 @@ class _Summary:
             f"solution score = max on {r['solution_full']}/{r['solution_tests']}; "
             f"blank score = 0 on {r['blank_zero']}/{r['blank_tests']}; "
             f"{len(r['problems'])} problem(s)")
+        terminalreporter.write_line("execution time per notebook (s): solution / blank")
+        for name in r["notebooks"]:
+            sol, blank = (r["times"].get((who, name)) for who in (grading.SOLUTION_STUDENT,
+                                                                  grading.BLANK_STUDENT))
+            fmt = lambda t: "-" if t is None else f"{t:.0f}"  # noqa: E731
+            terminalreporter.write_line(f"  {name:<26} {fmt(sol):>6} / {fmt(blank)}")
         terminalreporter.write_line(
             "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in r["seconds"].items()))
 
