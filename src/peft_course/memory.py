@@ -69,9 +69,11 @@ def track_peak_rss():
     activations, optimizer state, allocator caches), so ``extra`` is what the block added on top
     of what was resident when it started. CPU memory only: GPU memory is not in the RSS.
 
-    >>> with track_peak_rss() as mem:
-    ...     trainer.train()
-    >>> mem.extra  # MiB
+    Example (``mem.extra`` is in MiB)::
+
+        with track_peak_rss() as mem:
+            trainer.train()
+        print(mem.extra)
 
     Introduced in 06_trl_peft.
     """
