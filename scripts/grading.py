@@ -12,6 +12,7 @@ in-process (one start-up), and one autograde call grades every notebook of every
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import io
 import json
@@ -402,12 +403,34 @@ def graded_problems(root: Path, names: list[str] | None = None) -> list[str]:
             + blank_zero_problems(root, name)]
 
 
+# The blank notebooks only have to score 0 on every graded test, and graded tests check the
+# learner's own answers, so their non-exercise training cells run with scaled-down step counts
+# (peft_course.device.steps_for_device honours PEFT_COURSE_STEPS_SCALE). The solutions run in full.
+BLANK_STEPS_SCALE = os.environ.get("PEFT_COURSE_BLANK_STEPS_SCALE", "0.1")
+
+
+@contextlib.contextmanager
+def _environ(**values: str):
+    """Set environment variables for the kernels started inside the block, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def self_check(root: Path, timeout: int | None = None, work: Path | None = None,
                extra: dict[str, Path] | None = None) -> dict:
     """The whole pipeline on a course folder, without touching it: release into a scratch copy
     (`work`), compare with `root/notebooks`, autograde the solutions and the untouched
-    `root/notebooks` (plus `extra` {student: folder} submissions) in one nbgrader call, each
-    notebook executed once, then every check. Returns counts, problems and `work`."""
+    `root/notebooks` (plus `extra` {student: folder} submissions), each notebook executed
+    once (the blank ones with BLANK_STEPS_SCALE), then every check. Returns counts, problems
+    and `work`."""
     root = Path(root).resolve()
     scratch = tempfile.TemporaryDirectory() if work is None else None
     work = Path(scratch.name if scratch else work)
@@ -428,7 +451,11 @@ def self_check(root: Path, timeout: int | None = None, work: Path | None = None,
         for student, folder in (extra or {}).items():
             submit(work, student, folder)
         lap("release")
-        autograde(work, timeout=timeout)
+        autograde(work, student=SOLUTION_STUDENT, timeout=timeout)
+        with _environ(PEFT_COURSE_STEPS_SCALE=BLANK_STEPS_SCALE):
+            autograde(work, student=BLANK_STUDENT, timeout=timeout)
+        for student in extra or {}:
+            autograde(work, student=student, timeout=timeout)
         lap("autograde")
         problems += graded_problems(work, names)
         tests = {k: [c for c in v if c.autograded_test] for k, v in scores(work).items()}

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from datasets import Dataset, DatasetDict, load_dataset
 
+from .course import repo_path
+
 TASKS = ("extract", "sentiment")
 IGNORE_INDEX = -100  # label value the loss skips (prompt tokens and padding)
 
@@ -16,16 +18,7 @@ IGNORE_INDEX = -100  # label value the loss skips (prompt tokens and padding)
 def data_dir() -> Path:
     """The repository's data/ folder (``PEFT_COURSE_DATA`` overrides)."""
     env = os.environ.get("PEFT_COURSE_DATA")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "data" / "extract").is_dir():
-            return parent / "data"
-    raise FileNotFoundError(
-        "Could not find the course data/ folder: run from a clone of the repository or set "
-        "PEFT_COURSE_DATA to its data/ folder."
-    )
+    return Path(env) if env else repo_path("data")
 
 
 def load_task(task: str, split: str | None = None) -> Dataset | DatasetDict:
