@@ -6,7 +6,7 @@
 
 Every function takes the course folder (`root`) as its first argument, so the tests run the same
 code on a temporary copy or on the small fixture course in tests/fixtures/grading/. nbgrader runs
-in-process (one start-up), and one autograde call grades every notebook of every student.
+in-process (one start-up); one autograde call per student group grades all its notebooks.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The slow checks over the real course notebooks in solutions/ (parametrised over whatever is
 there). One execution of each notebook serves several checks: scripts/grading.py autogrades a copy
-of the solutions and the untouched student notebooks in a scratch course (one nbgrader call), then
+of the solutions and the untouched student notebooks in a scratch course (the blank ones with
+scaled-down step counts: grading.BLANK_STEPS_SCALE), then
 
 (a) no cell of the autograded solutions has an error output (every notebook runs top to bottom),
 (d) the solutions earn full marks on every autograded test cell,
