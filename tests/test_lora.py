@@ -44,6 +44,17 @@ def _randomise_b(model: nn.Module) -> None:
                 module.lora_B.weight.normal_(0, 0.1)
 
 
+
+def _copy_into_peft_and_compare(scratch, peft_model, names, ids) -> float:
+    """Copy each scratch layer's lora_A/lora_B into the PEFT model; max |logit difference|."""
+    with torch.no_grad():
+        for name in names:
+            ours = scratch.get_submodule(name)
+            theirs = peft_model.base_model.model.get_submodule(name)
+            theirs.lora_A["default"].weight.copy_(ours.lora_A.weight)
+            theirs.lora_B["default"].weight.copy_(ours.lora_B.weight)
+        return (scratch(ids).logits - peft_model(input_ids=ids).logits).abs().max().item()
+
 def test_layer_shapes_init_and_frozen_base():
     base = nn.Linear(10, 6)
     layer = LoraLinear(base, r=2, lora_alpha=4, lora_dropout=0.1)
@@ -95,13 +106,7 @@ def test_same_logits_as_peft(tiny_llama):
     peft_model = get_peft_model(
         copy.deepcopy(tiny_llama), LoraConfig(r=4, lora_alpha=8, target_modules=QV)
     )
-    with torch.no_grad():
-        for name in names:
-            ours = scratch.get_submodule(name)
-            theirs = peft_model.base_model.model.get_submodule(name)
-            theirs.lora_A["default"].weight.copy_(ours.lora_A.weight)
-            theirs.lora_B["default"].weight.copy_(ours.lora_B.weight)
-        diff = (scratch(ids).logits - peft_model(input_ids=ids).logits).abs().max().item()
+    diff = _copy_into_peft_and_compare(scratch, peft_model, names, ids)
     assert diff <= 1e-5
     assert count_parameters(scratch)[0] == peft_model.get_nb_trainable_parameters()[0]
 
@@ -155,12 +160,6 @@ def test_gpt2_conv1d_matches_peft(tiny_gpt2):
         copy.deepcopy(tiny_gpt2),
         LoraConfig(r=2, lora_alpha=4, target_modules=["c_attn"], fan_in_fan_out=True),
     )
-    with torch.no_grad():
-        for name in names:
-            ours = scratch.get_submodule(name)
-            theirs = peft_model.base_model.model.get_submodule(name)
-            theirs.lora_A["default"].weight.copy_(ours.lora_A.weight)
-            theirs.lora_B["default"].weight.copy_(ours.lora_B.weight)
-        diff = (scratch(ids).logits - peft_model(input_ids=ids).logits).abs().max().item()
+    diff = _copy_into_peft_and_compare(scratch, peft_model, names, ids)
     assert diff <= 1e-5
     assert count_parameters(scratch)[0] == 2 * 2 * (24 + 3 * 24)
