@@ -104,7 +104,8 @@ def markdown(results: dict) -> str:
                 "--course` measures it).", ""]
     out += ["**Goals**", "", "| goal | value | target | met |", "|---|---:|---:|---|"]
     for key, g in all_goals(results).items():
-        value = "-" if g["value"] is None else f"{g['value']:.3g}"
+        value = "-" if g["value"] is None else (f"{g['value']:.0f}" if abs(g["value"]) >= 100
+                                                 else f"{g['value']:.3g}")
         out.append(f"| {g['what']} (`{key}`) | {value} | {g['goal']} | {_met(g)} |")
     return "\n".join(out) + "\n"
 

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -37,10 +36,25 @@ from nbgrader.coursedir import CourseDirectory
 from sqlalchemy.exc import SAWarning
 from traitlets.config import Config, PyFileConfigLoader
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grading_results import (  # noqa: E402, F401  (re-exported: tests and tools use grading.*)
+    BLANK_STUDENT,
+    GRADING,
+    SOLUTION_STUDENT,
+    CellScore,
+    autograded_notebook,
+    blank_zero_problems,
+    cell_outputs,
+    execution_problems,
+    execution_seconds,
+    full_marks_problems,
+    gradebook_url,
+    graded_problems,
+    scores,
+)
+from notebook_checks import assignments, leak_problems, lint_notebook, lint_problems  # noqa: E402, F401
+
 ROOT = Path(__file__).resolve().parents[1]
-GRADING = "_grading"
-SOLUTION_STUDENT = "solutions"  # the student id under which the solutions are autograded in checks
-BLANK_STUDENT = "blank"  # ... and the untouched student notebooks
 # nbgrader runs `alembic` (a console script of the venv) when it creates a gradebook database.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
@@ -62,17 +76,11 @@ def course_config(root: Path, timeout: int | None = None) -> Config:
     root = Path(root).resolve()
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     cfg.CourseDirectory.root = str(root)
-    cfg.CourseDirectory.db_url = f"sqlite:///{root / GRADING / 'gradebook.db'}"
+    cfg.CourseDirectory.db_url = gradebook_url(root)
     if timeout is not None:
         cfg.Execute.timeout = int(timeout)
     (root / GRADING).mkdir(exist_ok=True)
     return cfg
-
-
-def assignments(root: Path, folder: str = "solutions") -> list[str]:
-    """Names of the course notebooks: `<folder>/NN_topic/NN_topic.ipynb`."""
-    return sorted(p.parent.name for p in Path(root, folder).glob("*/*.ipynb")
-                  if p.stem == p.parent.name)
 
 
 def _run(converter_cls, root: Path, timeout: int | None = None, **attrs) -> None:
@@ -167,106 +175,6 @@ def _first_diff(fresh: Path, committed: Path) -> str:
     return "notebook metadata" if len(a["cells"]) == len(b["cells"]) else "number of cells"
 
 
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-           "BEGIN MARK SCHEME", "END MARK SCHEME")
-SECRET = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.DOTALL)
-
-
-def _secret_lines(nb) -> set[str]:
-    """Lines of solutions and hidden tests that appear nowhere else in the instructor notebook."""
-    secret, public = set(), set()
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "markdown" and meta.get("solution") and "### BEGIN" not in cell.source:
-            secret |= set(cell.source.splitlines())  # a written answer: the whole cell
-            continue
-        secret |= {ln for m in SECRET.finditer(cell.source) for ln in m.group(2).splitlines()}
-        public |= set(SECRET.sub("", cell.source).splitlines())
-    strip = {ln.strip() for ln in public}
-    return {ln.strip() for ln in secret if len(ln.strip()) >= 6 and ln.strip() not in strip}
-
-
-def leak_problems(root: Path) -> list[str]:
-    """Check (c): no solution text, hidden test, BEGIN/END marker or output in `root/notebooks`."""
-    problems = []
-    for name in assignments(root):
-        path = Path(root, "notebooks", name, f"{name}.ipynb")
-        if not path.exists():
-            problems.append(f"notebooks/{name}/{name}.ipynb is missing: run `make release`")
-            continue
-        secret = _secret_lines(nbformat.read(Path(root, "solutions", name, f"{name}.ipynb"), 4))
-        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
-            where = f"notebooks/{name} cell {i} '{cell.get('id')}'"
-            problems += [f"{where} contains the marker {m!r}" for m in MARKERS if m in cell.source]
-            problems += [f"{where} contains solution/hidden-test text {ln[:60]!r}"
-                         for ln in dict.fromkeys(x.strip() for x in cell.source.splitlines())
-                         if ln in secret]
-            if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
-                problems.append(f"{where} has outputs or an execution count")
-    return problems
-
-
-EXERCISE = re.compile(r"^### Exercise \d+ \((easy|medium|stretch)\): \S", re.MULTILINE)
-
-
-def lint_notebook(path: Path) -> list[str]:
-    """Check (f): the notebook contract of docs/authoring.md, on one solution notebook."""
-    from peft_course.course import colab_badge
-
-    name, nb, problems = Path(path).stem, nbformat.read(path, as_version=4), []
-    if nb.metadata.get("kernelspec", {}).get("name") != "python3":
-        problems.append("kernelspec is not python3")
-    ids = [c.get("id") for c in nb.cells]
-    for i, cid in enumerate(ids):
-        if not cid or not re.fullmatch(rf"{name[:2]}-[a-z0-9][a-z0-9_-]*", cid):
-            problems.append(f"cell {i} id {cid!r} is not a stable '{name[:2]}-name' id")
-    problems += [f"cell id {d!r} is used twice" for d in sorted({x for x in ids if ids.count(x) > 1})]
-    for c in nb.cells:
-        meta = c.metadata.get("nbgrader")
-        if meta and meta.get("grade_id") != c.get("id"):
-            problems.append(f"cell {c.get('id')}: nbgrader grade_id differs from the cell id")
-        if c.cell_type == "code" and (c.outputs or c.execution_count is not None):
-            problems.append(f"cell {c.get('id')} has outputs: commit notebooks without outputs")
-    text = [c.source for c in nb.cells if c.cell_type == "markdown"]
-    if not nb.cells or nb.cells[0].cell_type != "markdown" or not re.match(
-            rf"# {name[:2]} . \S", nb.cells[0].source):
-        problems.append(f"the first cell is not a title '# {name[:2]} · Title'")
-    elif colab_badge(f"notebooks/{name}/{name}.ipynb") not in nb.cells[0].source:
-        problems.append("the title cell has no (current) Colab badge: run scripts/sync_colab.py")
-    objectives = [t for t in text if t.startswith("## Learning objectives")]
-    bullets = len(re.findall(r"^\s*[-*] \S", objectives[0], re.MULTILINE)) if objectives else 0
-    if not 3 <= bullets <= 5:
-        problems.append(f"'## Learning objectives' needs 3-5 bullets (found {bullets})")
-    first_code = next((c.source for c in nb.cells if c.cell_type == "code"), "")
-    if "print(environment_report())" not in first_code:
-        problems.append("the first code cell is not the setup cell printing environment_report()")
-    for heading in ("## Summary", "## Next steps"):
-        if not any(re.search(rf"^{heading}\s*$", t, re.MULTILINE) for t in text):
-            problems.append(f"no '{heading}' section")
-    labelled = [m for t in text for m in EXERCISE.findall(t)]
-    unlabelled = [ln for t in text for ln in t.splitlines()
-                  if ln.startswith("### Exercise") and not EXERCISE.match(ln)]
-    problems += [f"exercise heading not labelled easy/medium/stretch: {ln!r}" for ln in unlabelled]
-    meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
-    tests = [c for c, m in zip(nb.cells, meta, strict=True)
-             if m.get("grade") and not m.get("solution") and c.cell_type == "code"]
-    if len(labelled) < 3 or len(tests) < 3 or sum(bool(m.get("solution")) for m in meta) < 3:
-        problems.append(f"needs >= 3 graded exercises (headings {len(labelled)}, "
-                        f"test cells {len(tests)})")
-    for c in tests:
-        if not c.metadata["nbgrader"].get("points") or not c.metadata["nbgrader"].get("locked"):
-            problems.append(f"test cell {c.get('id')} must be locked and worth points")
-        if "### BEGIN HIDDEN TESTS" not in c.source or "assert" not in c.source.split("###")[0]:
-            problems.append(f"test cell {c.get('id')} needs visible asserts, then hidden tests")
-    return problems
-
-
-def lint_problems(root: Path) -> list[str]:
-    """Check (f) on every solution notebook of `root`."""
-    return [f"solutions/{name}: {p}" for name in assignments(root)
-            for p in lint_notebook(Path(root, "solutions", name, f"{name}.ipynb"))]
-
-
 def submit(root: Path, student: str, folder: Path, names: list[str] | None = None) -> None:
     """Copy `folder/<a>/` (or the notebooks `folder/<a>.ipynb`) in as `student`'s submission."""
     root, folder = Path(root), Path(folder)
@@ -294,113 +202,6 @@ def feedback(root: Path, student: str = "*", assignment: str = "*") -> list[Path
     """nbgrader generate_feedback: one HTML file per autograded notebook."""
     _run(GenerateFeedback, root, assignment_id=assignment, student_id=student, force=True)
     return sorted(Path(root, GRADING, "feedback").glob("*/*/*.html"))
-
-
-@dataclass
-class CellScore:
-    """One graded cell of one submitted notebook, as the gradebook records it."""
-
-    name: str
-    score: float
-    max_score: float
-    autograded_test: bool  # a locked test cell (not a solution cell, not manually graded)
-
-
-def scores(root: Path) -> dict[tuple[str, str], list[CellScore]]:
-    """{(student, assignment): [CellScore, ...]} for every autograded submission (Gradebook API)."""
-    out = {}
-    with Gradebook(course_config(root).CourseDirectory.db_url) as gb:
-        for assignment in gb.assignments:
-            for sub in assignment.submissions:
-                cells = []
-                for nb in sub.notebooks:
-                    solution_cells = {c.name for c in nb.notebook.solution_cells}
-                    for g in nb.grades:
-                        test = g.cell_type == "code" and g.name not in solution_cells
-                        cells.append(CellScore(g.name, g.score, g.max_score, test))
-                out[(sub.student.id, assignment.name)] = cells
-    return out
-
-
-def autograded_notebook(root: Path, student: str, name: str) -> Path:
-    return Path(root, GRADING, "autograded", student, name, f"{name}.ipynb")
-
-
-def cell_outputs(root: Path, student: str, name: str) -> dict[str, dict]:
-    """{cell id: {"errors": [ename, ...], "messages": ["ename: evalue", ...], "stderr": text}}
-    of the code cells of an autograded notebook."""
-    nb = nbformat.read(autograded_notebook(root, student, name), as_version=4)
-    out = {}
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        outs = cell.get("outputs", [])
-        out[cell.get("id", str(i))] = {
-            "errors": [o.get("ename", "") for o in outs if o.output_type == "error"],
-            "messages": [f"{o.get('ename', '')}: {o.get('evalue', '')}"[:160]
-                         for o in outs if o.output_type == "error"],
-            "stderr": "".join(o.get("text", "") for o in outs
-                              if o.output_type == "stream" and o.get("name") == "stderr"),
-        }
-    return out
-
-
-def execution_seconds(root: Path, student: str, name: str) -> float | None:
-    """Wall time of one autograded notebook, from first cell start to last cell reply
-    (nbclient records these timestamps in each cell's metadata)."""
-    from datetime import datetime
-
-    nb = nbformat.read(autograded_notebook(root, student, name), as_version=4)
-    stamps = [c.metadata.get("execution", {}) for c in nb.cells if c.cell_type == "code"]
-    starts = [t["iopub.execute_input"] for t in stamps if "iopub.execute_input" in t]
-    ends = [t["shell.execute_reply"] for t in stamps if "shell.execute_reply" in t]
-    if not starts or not ends:
-        return None
-    parse = datetime.fromisoformat
-    return (parse(ends[-1].replace("Z", "+00:00")) - parse(starts[0].replace("Z", "+00:00"))
-            ).total_seconds()
-
-
-def execution_problems(root: Path, name: str, student: str = SOLUTION_STUDENT) -> list[str]:
-    """Check (a): no cell of the autograded notebook has an error output (autograde itself
-    allows errors and exits 0, so one execution serves this check and the scoring)."""
-    if not autograded_notebook(root, student, name).exists():
-        return [f"{name}: {student} was not autograded"]
-    return [f"{name}: cell {cid} of {student} raised {'; '.join(o['messages'])}"
-            for cid, o in cell_outputs(root, student, name).items() if o["errors"]]
-
-
-def full_marks_problems(root: Path, name: str, student: str = SOLUTION_STUDENT) -> list[str]:
-    """Check (d): `student` (the solutions) earned full marks on every autograded test cell."""
-    cells = scores(root).get((student, name))
-    if not cells:
-        return [f"{name}: {student} has no grades in the gradebook"]
-    outputs, problems = cell_outputs(root, student, name), []
-    for c in cells:
-        if c.autograded_test and c.score != c.max_score:
-            why = outputs.get(c.name, {})
-            reason = (f"stderr output {why['stderr'].strip()[:80]!r} scores a cell 0"
-                      if why.get("stderr") else f"errors: {why.get('errors')}")
-            problems.append(f"{name}: test {c.name} gives the solutions {c.score:g}/"
-                            f"{c.max_score:g} ({reason})")
-    return problems
-
-
-def blank_zero_problems(root: Path, name: str, student: str = BLANK_STUDENT) -> list[str]:
-    """Check (e): the untouched student notebook earned 0 on every autograded test cell."""
-    cells = scores(root).get((student, name))
-    if not cells:
-        return [f"{name}: {student} has no grades in the gradebook"]
-    return [f"{name}: test {c.name} gives the blank notebook {c.score:g}/{c.max_score:g}: "
-            "a graded test must fail before the exercise is done"
-            for c in cells if c.autograded_test and c.score != 0]
-
-
-def graded_problems(root: Path, names: list[str] | None = None) -> list[str]:
-    """Checks (a), (d), (e) on a course autograded by self_check."""
-    return [p for name in names or assignments(root)
-            for p in execution_problems(root, name) + full_marks_problems(root, name)
-            + blank_zero_problems(root, name)]
 
 
 # The blank notebooks only have to score 0 on every graded test, and graded tests check the

@@ -2,7 +2,8 @@
 
     python scripts/readme_table.py          # rewrite the table between the markers in README.md
     python scripts/readme_table.py --check  # exit 1 if README.md is out of date
-Times come from `make course` (CPU), which records them in scripts/notebook_times.json.
+Times come from `scripts/run_course.py --record` (or `--record-from` a `benchmarks/run.py --course`
+results file), which writes scripts/notebook_times.json.
 """
 
 import json

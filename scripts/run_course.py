@@ -3,13 +3,19 @@ notebook, wall time and the headline line each prints ("Headline: ..."), plus th
 
     python scripts/run_course.py                     # every notebook in solutions/ (make course)
     python scripts/run_course.py 01_peft_taxonomy    # only these
+    python scripts/run_course.py --record "quiet machine, 2026-11-22"
+        # also write each notebook that ran without error into scripts/notebook_times.json
+    python scripts/run_course.py --record-from benchmarks/results/cpu.json --record "..."
+        # record the times of a `benchmarks/run.py --course` run instead of running again
 
-Exits non-zero if any notebook raises. Per-cell timeout: PEFT_COURSE_CELL_TIMEOUT (default 900 s).
+The recorded times feed the notebook titles (scripts/sync_colab.py) and the README table
+(scripts/readme_table.py). Exits non-zero if any notebook raises. Per-cell timeout: PEFT_COURSE_CELL_TIMEOUT (default 900 s).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -50,12 +56,55 @@ def run_notebook(path: Path, timeout: int) -> tuple[float, str, str | None]:
     return time.perf_counter() - start, "; ".join(headlines(nb)) or "-", error
 
 
+def record_times(rows: list[tuple[str, float, bool]], how: str, times_file: Path) -> list[str]:
+    """Merge (name, seconds, ok) rows into `times_file`; a failed run is never recorded.
+    Returns the names recorded."""
+    times = json.loads(times_file.read_text()) if times_file.is_file() else {}
+    recorded = []
+    for name, seconds, ok in rows:
+        if not ok:
+            continue
+        minutes = seconds / 60
+        times[name] = {"cpu": f"{minutes:.1f} min" if minutes >= 1 else f"{seconds:.0f} s",
+                       "seconds": round(seconds), "how": how,
+                       "gpu": times.get(name, {}).get("gpu", "not measured")}
+        recorded.append(name)
+    tmp = times_file.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
+    tmp.replace(times_file)  # never a half-written file
+    return recorded
+
+
+def rows_from_results(results_file: Path) -> list[tuple[str, float, bool]]:
+    """(name, seconds, ok) of the course section of a benchmarks/run.py --course results file."""
+    try:
+        course = json.loads(results_file.read_text()).get("course", {})
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"cannot read {results_file}: {exc}") from None
+    if not course.get("measured"):
+        raise SystemExit(f"{results_file} has no measured course run: run "
+                         "`python benchmarks/run.py --course` first")
+    return [(r["name"], r["seconds"], r["ok"]) for r in course["notebooks"]]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="NN_topic names (default: all in solutions/)")
     parser.add_argument("--root", type=Path, default=ROOT, help="course folder (default: repo)")
+    parser.add_argument("--record", metavar="HOW",
+                        help="write the times into scripts/notebook_times.json, HOW saying where "
+                             "and when they were measured")
+    parser.add_argument("--record-from", type=Path, metavar="RESULTS_JSON",
+                        help="record the course times of a benchmarks/run.py --course results file")
     args = parser.parse_args(argv)
     root = args.root.resolve()
+    times_file = root / "scripts" / "notebook_times.json"
+    if args.record_from:
+        if not args.record:
+            parser.error("--record-from needs --record HOW (where and when it was measured)")
+        done = record_times(rows_from_results(args.record_from), args.record, times_file)
+        print(f"recorded {len(done)} notebook times in {times_file}")
+        return 0
     available = sorted(p.parent.name for p in root.glob("solutions/*/*.ipynb")
                        if p.stem == p.parent.name)
     names = args.names or available
@@ -63,19 +112,23 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"no such notebook in solutions/: {', '.join(unknown)}")
     timeout = int(os.environ.get("PEFT_COURSE_CELL_TIMEOUT", "900"))
-    rows, failed, total = [], 0, 0.0
+    rows, failed, total, measured = [], 0, 0.0, []
     for name in names:
         print(f"running {name} ...", flush=True)
         seconds, headline, error = run_notebook(root / "solutions" / name / f"{name}.ipynb",
                                                 timeout)
         total += seconds
         failed += error is not None
+        measured.append((name, seconds, error is None))
         rows.append((name, f"{seconds:.0f} s", f"ERROR {error}" if error else headline))
     rows.append(("total", f"{total:.0f} s", f"{len(names) - failed}/{len(names)} ran"))
     widths = [max(len(r[i]) for r in [("notebook", "time", "headline"), *rows]) for i in range(2)]
     print()
     for r in [("notebook", "time", "headline"), *rows]:
         print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]}")
+    if args.record:
+        done = record_times(measured, args.record, times_file)
+        print(f"recorded {len(done)} notebook times in {times_file}")
     return 1 if failed else 0
 
 

@@ -4,6 +4,7 @@ tests/fixtures/grading/ (no model: it executes in seconds, so these tests are no
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -268,3 +269,32 @@ def test_run_course_collects_headlines_and_fails_on_an_error(course, capsys):
         "return r * (d_in + d_out)", 'raise RuntimeError("planted")'))
     assert run_course.main(["--root", str(course)]) == 1
     assert "ERROR RuntimeError: planted" in capsys.readouterr().out
+
+
+def test_run_course_records_times_of_notebooks_that_ran(course, tmp_path):
+    import run_course
+
+    times_file = course / "scripts" / "notebook_times.json"
+    times_file.parent.mkdir(exist_ok=True)
+    times_file.write_text(json.dumps({"99_other": {"cpu": "1 s", "seconds": 1, "how": "x",
+                                                   "gpu": "2 s"}}))
+    assert run_course.main(["--root", str(course), "--record", "fixture run"]) == 0
+    times = json.loads(times_file.read_text())
+    assert set(times) == {"99_other", NAME}  # merged, the other entry kept
+    assert times[NAME]["how"] == "fixture run" and times[NAME]["seconds"] >= 0
+    assert times[NAME]["gpu"] == "not measured"
+    # a benchmark results file: the failed notebook is not recorded, the other one is
+    results = tmp_path / "cpu.json"
+    results.write_text(json.dumps({"course": {"measured": True, "notebooks": [
+        {"name": NAME, "seconds": 75.0, "ok": True}, {"name": "99_other", "seconds": 9.0, "ok": False}]}}))
+    assert run_course.main(["--root", str(course), "--record-from", str(results),
+                            "--record", "bench"]) == 0
+    times = json.loads(times_file.read_text())
+    assert times[NAME] == {"cpu": "1.2 min", "seconds": 75, "how": "bench", "gpu": "not measured"}
+    assert times["99_other"]["how"] == "x"
+    with pytest.raises(SystemExit, match="no measured course run"):
+        results.write_text(json.dumps({"course": {"measured": False}}))
+        run_course.main(["--root", str(course), "--record-from", str(results), "--record", "b"])
+    with pytest.raises(SystemExit) as exc:  # where it was measured must be said
+        run_course.main(["--root", str(course), "--record-from", str(results)])
+    assert exc.value.code == 2
