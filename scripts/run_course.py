@@ -56,18 +56,23 @@ def run_notebook(path: Path, timeout: int) -> tuple[float, str, str | None]:
     return time.perf_counter() - start, "; ".join(headlines(nb)) or "-", error
 
 
-def record_times(rows: list[tuple[str, float, bool]], how: str, times_file: Path) -> list[str]:
-    """Merge (name, seconds, ok) rows into `times_file`; a failed run is never recorded.
-    Returns the names recorded."""
+def record_times(rows: list[tuple[str, float, bool]], how: str, times_file: Path,
+                 device: str = "cpu") -> list[str]:
+    """Merge (name, seconds, ok) rows into `times_file`; a failed run is never recorded. On a
+    CPU the figure goes to "cpu" (with "seconds" and "how"), on a GPU to "gpu". Returns the names
+    recorded."""
     times = json.loads(times_file.read_text()) if times_file.is_file() else {}
     recorded = []
     for name, seconds, ok in rows:
         if not ok:
             continue
         minutes = seconds / 60
-        times[name] = {"cpu": f"{minutes:.1f} min" if minutes >= 1 else f"{seconds:.0f} s",
-                       "seconds": round(seconds), "how": how,
-                       "gpu": times.get(name, {}).get("gpu", "not measured")}
+        figure = f"{minutes:.1f} min" if minutes >= 1 else f"{seconds:.0f} s"
+        entry = times.setdefault(name, {"cpu": "not measured", "gpu": "not measured"})
+        if device == "cpu":
+            entry.update(cpu=figure, seconds=round(seconds), how=how)
+        else:
+            entry["gpu"] = f"{figure} ({how})"
         recorded.append(name)
     tmp = times_file.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
@@ -75,16 +80,19 @@ def record_times(rows: list[tuple[str, float, bool]], how: str, times_file: Path
     return recorded
 
 
-def rows_from_results(results_file: Path) -> list[tuple[str, float, bool]]:
-    """(name, seconds, ok) of the course section of a benchmarks/run.py --course results file."""
+def rows_from_results(results_file: Path) -> tuple[list[tuple[str, float, bool]], str]:
+    """(name, seconds, ok) rows of the course section of a benchmarks/run.py --course results
+    file, and the device it ran on."""
     try:
-        course = json.loads(results_file.read_text()).get("course", {})
+        results = json.loads(results_file.read_text())
+        course = results.get("course", {})
     except (OSError, json.JSONDecodeError) as exc:
         raise SystemExit(f"cannot read {results_file}: {exc}") from None
     if not course.get("measured"):
         raise SystemExit(f"{results_file} has no measured course run: run "
                          "`python benchmarks/run.py --course` first")
-    return [(r["name"], r["seconds"], r["ok"]) for r in course["notebooks"]]
+    rows = [(r["name"], r["seconds"], r["ok"]) for r in course["notebooks"]]
+    return rows, results.get("machine", {}).get("device", "cpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.record_from:
         if not args.record:
             parser.error("--record-from needs --record HOW (where and when it was measured)")
-        done = record_times(rows_from_results(args.record_from), args.record, times_file)
+        rows, device = rows_from_results(args.record_from)
+        done = record_times(rows, args.record, times_file, device)
         print(f"recorded {len(done)} notebook times in {times_file}")
         return 0
     available = sorted(p.parent.name for p in root.glob("solutions/*/*.ipynb")
@@ -127,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in [("notebook", "time", "headline"), *rows]:
         print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]}")
     if args.record:
-        done = record_times(measured, args.record, times_file)
+        from peft_course.device import get_device
+
+        done = record_times(measured, args.record, times_file, get_device().type)
         print(f"recorded {len(done)} notebook times in {times_file}")
     return 1 if failed else 0
 

@@ -46,6 +46,8 @@ def runtime_sentence(name: str) -> str | None:
     entry = times.get(name)
     if not entry:
         return None
+    if "how" not in entry:  # only a GPU figure so far
+        return f"Run time: {entry['gpu']} on a GPU; on a 2-core CPU: not measured."
     return (f"Run time: {entry['cpu']} on a 2-core CPU without a GPU ({entry['how']}); "
             f"GPU: {entry['gpu']}.")
 

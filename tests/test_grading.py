@@ -292,6 +292,12 @@ def test_run_course_records_times_of_notebooks_that_ran(course, tmp_path):
     times = json.loads(times_file.read_text())
     assert times[NAME] == {"cpu": "1.2 min", "seconds": 75, "how": "bench", "gpu": "not measured"}
     assert times["99_other"]["how"] == "x"
+    results.write_text(json.dumps({"machine": {"device": "cuda"}, "course": {"measured": True,
+                                   "notebooks": [{"name": NAME, "seconds": 20.0, "ok": True}]}}))
+    assert run_course.main(["--root", str(course), "--record-from", str(results),
+                            "--record", "H100"]) == 0
+    times = json.loads(times_file.read_text())  # a GPU run fills the GPU figure, keeps the CPU's
+    assert times[NAME] == {"cpu": "1.2 min", "seconds": 75, "how": "bench", "gpu": "20 s (H100)"}
     with pytest.raises(SystemExit, match="no measured course run"):
         results.write_text(json.dumps({"course": {"measured": False}}))
         run_course.main(["--root", str(course), "--record-from", str(results), "--record", "b"])
