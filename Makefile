@@ -33,8 +33,9 @@ lab: model ## MAIN: set up, prepare the model, and start Jupyter Lab on the cour
 	$(BIN)/jupyter lab --no-browser $(LAB_ROOT) --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.root_dir=$(CURDIR) \
 		--LabApp.default_url=/lab/tree/README.md
 
-test: model ## run the whole test suite (package, CLI, data, grading pipeline, every notebook)
-	$(BIN)/python -m pytest -ra
+test: model lint ## every check: lint, then the fast tests (fail fast), then notebooks and training
+	$(BIN)/python -m pytest -ra -m "not slow"
+	$(BIN)/python -m pytest -ra -m slow
 
 test-fast: model ## quick iteration: everything except notebook execution and long training
 	$(BIN)/python -m pytest -ra -m "not slow"
@@ -43,13 +44,13 @@ lint: setup ## ruff on the package, scripts, tests and notebooks
 	$(BIN)/ruff check src scripts tests benchmarks solutions
 
 release: setup ## regenerate the student notebooks/ from solutions/ with nbgrader
-	$(BIN)/python scripts/grading.py release
+	$(BIN)/python -m peft_course.grading release
 
 grade: setup ## autograde everything under _grading/submitted/ and print the score table
-	$(BIN)/python scripts/grading.py grade
+	$(BIN)/python -m peft_course.grading grade
 
 course: model ## execute every solution notebook headless; table of time and headline metric
-	$(BIN)/python scripts/run_course.py
+	$(BIN)/python -m peft_course.grading course
 
 nbval: model ## execute the solution notebooks with nbval (pytest plugin)
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider solutions

@@ -1,5 +1,6 @@
 """nbgrader configuration of peft-course (read by `nbgrader ...` run from the repository root and
-by scripts/grading.py, which points CourseDirectory.root at whichever course folder it grades).
+by peft_course.grading (`python -m peft_course.grading`), which points CourseDirectory.root at
+whichever course folder it grades).
 
     solutions/NN_topic/NN_topic.ipynb   instructor notebooks = nbgrader's source folder
     notebooks/NN_topic/NN_topic.ipynb   student notebooks = nbgrader's release folder (generated)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from common import add_lora, load_base, median, quiet, random_batch, write_json
 
+from peft_course.models import resolve_model
+
 
 def _adapter(base, model_arg):
     """The course's shipped extract adapter on the course model, else a random q,v r=8 LoRA."""
@@ -91,7 +93,7 @@ def run(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         adapted.save_pretrained(tmp)
         adapter_bytes = _file_bytes(Path(tmp))
-    base_dir = Path(base.name_or_path)
+    base_dir = Path(resolve_model(args.model)[0])  # name_or_path is the hub id
     return {
         "adapter_source": source,
         "prompt_tokens": args.prompt_tokens,

@@ -12,6 +12,8 @@ import random
 import sys
 from pathlib import Path
 
+from peft_course.data import TASK_INSTRUCTIONS
+
 SEED = 1234
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -38,10 +40,7 @@ EXTRACT_TEMPLATES = [
     "My name is {name} and I want a table on {day} for {guests} at {time}.",
     "Could {name} have a table for {guests} at {time} next {day}? Room {phone} of the hotel.",
 ]
-EXTRACT_INSTRUCTION = (
-    "Extract the booking from the request as JSON with the keys name, guests, day and time.\n"
-    "Request: "
-)
+EXTRACT_INSTRUCTION = TASK_INSTRUCTIONS["extract"]  # one home: peft_course.data
 
 POS = """the battery lasts for days|the screen is bright and sharp|setup took two minutes|it feels
 solid and well made|the sound is rich and clear|support answered within an hour|it was worth every
@@ -54,10 +53,7 @@ low light|shipping took a month|it is heavy and bulky|the keys stick|the fan is 
 colours look washed out|it takes ages to charge|the manual is useless""".replace("\n", " ").split("|")
 PRODUCTS = """phone laptop speaker headset tablet camera kettle blender monitor keyboard router
 smartwatch printer vacuum drone""".split()
-SENTIMENT_INSTRUCTION = (
-    "Classify the sentiment of this review as positive, negative or mixed. "
-    "Answer with one word.\nReview: "
-)
+SENTIMENT_INSTRUCTION = TASK_INSTRUCTIONS["sentiment"]
 
 FACTS = {  # country -> capital
     "France": "Paris", "Germany": "Berlin", "Italy": "Rome", "Spain": "Madrid", "Portugal": "Lisbon",

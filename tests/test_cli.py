@@ -17,32 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from peft_course.cli_data import read_jsonl, tokenize_rows
-from peft_course.cli_output import latest_checkpoint
-from peft_course.train_lora import build_parser, main, resolve
+from peft_course.cli import main
+from peft_course.cli.args import parse
+from peft_course.cli.data import read_jsonl
+from peft_course.cli.output import latest_checkpoint
+from peft_course.data import tokenize_rows
+from peft_course.presets import PRESETS
+from peft_course.train import TARGET_SETS, TrainConfig, training_arguments
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = REPO / "data" / "extract" / "train.jsonl"
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from peft_course.models import prepare_default_model
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = AutoTokenizer.from_pretrained(prepare_default_model())
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)  # safetensors
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture
@@ -106,12 +90,16 @@ def test_mixed_rows_named(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("flag", "value", "phrase"), [
-    ("--lora-r", "0", "--lora-r must be a positive integer"),
-    ("--lora-r", "-4", "--lora-r must be a positive integer"),
-    ("--lora-alpha", "0", "--lora-alpha must be > 0"),
-    ("--lora-alpha", "-16", "--lora-alpha must be > 0"),
-    ("--lora-dropout", "1.0", "--lora-dropout must be in [0, 1)"),
-    ("--lora-dropout", "-0.1", "--lora-dropout must be in [0, 1)"),
+    ("--lora-r", "0", "r (--lora-r) must be a positive integer"),
+    ("--lora-r", "-4", "r (--lora-r) must be a positive integer"),
+    ("--lora-alpha", "0", "lora_alpha (--lora-alpha) must be > 0"),
+    ("--lora-alpha", "-16", "lora_alpha (--lora-alpha) must be > 0"),
+    ("--lora-dropout", "1.0", "lora_dropout (--lora-dropout) must be in [0, 1)"),
+    ("--lora-dropout", "-0.1", "lora_dropout (--lora-dropout) must be in [0, 1)"),
+    ("--learning-rate", "0", "learning_rate (--learning-rate) must be > 0"),
+    ("--batch-size", "0", "per_device_train_batch_size (--batch-size) must be >= 1"),
+    ("--val-split", "1.5", "--val-split must be in [0, 1)"),
+    ("--target-modules", ",", "target_modules (--target-modules) is empty"),
     ("--preset", "fast", "unknown preset 'fast'"),
 ])
 def test_bad_numbers(flag, value, phrase, data, tmp_path, capsys):
@@ -155,12 +143,46 @@ def test_max_length_shorter_than_every_example(tiny_model, data, tmp_path, capsy
 # --- settings and formats ----------------------------------------------------------------------
 
 def test_presets_then_explicit_flags():
-    args = build_parser().parse_args(["--data", "d", "--output", "o", "--preset",
-                                      "style,low-memory", "--lora-r", "4", "--batch-size", "2"])
-    s = resolve(args)
-    assert (s["r"], s["learning_rate"], s["target_modules"]) == (4, 3e-3, "attention")
-    assert (s["batch_size"], s["gradient_accumulation_steps"], s["load_in_4bit"]) == (2, 8, True)
-    assert resolve(build_parser().parse_args(["--data", "d", "--output", "o"]))["r"] == 8
+    args = parse(["--data", "d", "--output", "o", "--preset", "style,low-memory", "--lora-r", "4",
+                  "--batch-size", "2"])
+    cfg = args.train
+    assert (cfg.r, cfg.learning_rate, cfg.target_modules) == (4, 3e-3, TARGET_SETS["attention"])
+    assert (cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps) == (2, 8)
+    assert cfg.activation_checkpointing is True and args.model.load_in_4bit is True
+    assert parse(["--data", "d", "--output", "o"]).train == TrainConfig()  # the one set of defaults
+
+
+def test_seed_guide_flags_reach_peft_and_transformers_unrenamed():
+    args = parse(["--model", "m", "--data", "d", "--lora-r", "16", "--lora-alpha", "32",
+                  "--lora-dropout", "0.1", "--epochs", "3", "--batch-size", "2",
+                  "--gradient-accumulation-steps", "4", "--learning-rate", "2e-4",
+                  "--output", "o"])
+    lora = args.train.lora_config()
+    assert (lora.r, lora.lora_alpha, lora.lora_dropout) == (16, 32, 0.1)
+    targs = training_arguments(args.train, "unused", has_eval=False)
+    assert (targs.num_train_epochs, targs.per_device_train_batch_size) == (3, 2)
+    assert (targs.gradient_accumulation_steps, targs.learning_rate) == (4, 2e-4)
+    assert (args.model.model, args.data.data, args.output.output) == ("m", "d", "o")
+
+
+def test_every_shipped_preset_parses_and_a_typo_is_refused(data, tmp_path, capsys, monkeypatch):
+    for name in PRESETS:
+        parse(["--data", "d", "--output", "o", "--preset", name])
+    monkeypatch.setitem(PRESETS, "style", {**PRESETS["style"], "lr": 1e-3})  # a typo'd key
+    assert_rejected(["--data", data, "--output", tmp_path / "out", "--preset", "chat"], capsys,
+                    tmp_path, "preset 'style' has unknown setting(s) lr", "learning_rate",
+                    "valid settings are")
+
+
+def test_data_in_another_encoding_is_named(tmp_path, capsys):
+    bad = tmp_path / "latin1.jsonl"
+    bad.write_bytes('{"prompt": "a", "completion": "b"}\n{"prompt": "caf\u00e9", '
+                    '"completion": "ok"}\n'.encode("latin-1"))
+    assert_rejected(["--data", bad, "--output", tmp_path / "out"], capsys, tmp_path,
+                    "line 2 is not UTF-8 text (byte 0xe9", "Save the file as UTF-8", "iconv")
+    with_bom = tmp_path / "bom.jsonl"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + b'{"text": "ok"}\n')
+    assert read_jsonl(with_bom) == [{"text": "ok"}]
 
 
 def test_formats_mask_the_prompt(tiny_model, tmp_path):
@@ -186,7 +208,7 @@ COMMON = ["--batch-size", "2", "--max-steps", "16", "--lora-dropout", "0", "--le
 
 
 def cli(*args) -> list[str]:
-    return [sys.executable, "-m", "peft_course.train_lora", *map(str, args)]
+    return [sys.executable, "-m", "peft_course.cli", *map(str, args)]
 
 
 def env() -> dict:
@@ -260,7 +282,7 @@ def test_killed_run_resumes_without_losing_or_repeating_a_step(tiny_model, data,
 def test_two_processes_train_one_output(tiny_model, data, tmp_path):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node", "2", "-m", "peft_course.train_lora", "--data", str(data),
+               "--nproc_per_node", "2", "-m", "peft_course.cli", "--data", str(data),
                "--model", str(tiny_model), "--output", str(out), *COMMON]
     done = subprocess.run(command, env=env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -100,3 +100,19 @@ def test_collator_pads_right_and_ignores_padding():
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 2, 2]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert batch["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
+
+
+@pytest.mark.parametrize("task", data.TASKS)
+def test_task_detection_is_tied_to_the_generator(task):
+    """The instruction `detect_task` (the CLI's metric, evaluation) looks for is the one the data
+    generator writes: one object, and every prompt of every split starts with it."""
+    generated = {"extract": make_data.EXTRACT_INSTRUCTION,
+                 "sentiment": make_data.SENTIMENT_INSTRUCTION}[task]
+    assert generated is data.TASK_INSTRUCTIONS[task]
+    for split in make_data.SPLITS:
+        prompts = [row["prompt"] for row in _rows(f"{task}/{split}.jsonl")]
+        assert data.detect_task(prompts) == task
+    other = next(t for t in data.TASKS if t != task)
+    mixed = [_rows(f"{task}/test.jsonl")[0]["prompt"], _rows(f"{other}/test.jsonl")[0]["prompt"]]
+    assert data.detect_task(mixed) is None
+    assert data.detect_task([prompts[0].lower()]) is None

@@ -1,4 +1,4 @@
-"""The grading pipeline (scripts/grading.py): configuration, the static checks on the real course,
+"""The grading pipeline (peft_course.grading): configuration, the static checks on the real course,
 and planted faults, partial and broken submissions on the small fixture course in
 tests/fixtures/grading/ (no model: it executes in seconds, so these tests are not marked slow)."""
 
@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import grading  # noqa: E402
+from peft_course import grading
+from peft_course.grading.__main__ import main
 
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "grading"
 NAME = "00_grading_fixture"
 COURSE = grading.assignments(ROOT)
@@ -254,31 +253,27 @@ def test_planted_faults_are_the_only_problems(planted_run):
     assert any("cell 00-ex2-tests of solutions raised NameError" in p for p in planted_run)
 
 
-# --- scripts/run_course.py (make course) -----------------------------------------------------------
+# --- python -m peft_course.grading course (make course) --------------------------------------------
 
 
-def test_run_course_collects_headlines_and_fails_on_an_error(course, capsys):
-    import run_course
-
+def test_course_collects_headlines_and_fails_on_an_error(course, capsys):
     _edit(_solution(course), "00-ex3-solution", lambda s: s + '\nprint("Headline: merged = adapter")')
-    assert run_course.main(["--root", str(course)]) == 0
+    assert main(["course", "--root", str(course)]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[-2].split()[0] == NAME and table[-2].endswith("merged = adapter")
     assert table[-1].split()[-2:] == ["1/1", "ran"]
     _edit(_solution(course), "00-ex2-solution", lambda s: s.replace(
         "return r * (d_in + d_out)", 'raise RuntimeError("planted")'))
-    assert run_course.main(["--root", str(course)]) == 1
+    assert main(["course", "--root", str(course)]) == 1
     assert "ERROR RuntimeError: planted" in capsys.readouterr().out
 
 
-def test_run_course_records_times_of_notebooks_that_ran(course, tmp_path):
-    import run_course
-
+def test_course_records_times_of_notebooks_that_ran(course, tmp_path):
     times_file = course / "scripts" / "notebook_times.json"
     times_file.parent.mkdir(exist_ok=True)
     times_file.write_text(json.dumps({"99_other": {"cpu": "1 s", "seconds": 1, "how": "x",
                                                    "gpu": "2 s"}}))
-    assert run_course.main(["--root", str(course), "--record", "fixture run"]) == 0
+    assert main(["course", "--root", str(course), "--record", "fixture run"]) == 0
     times = json.loads(times_file.read_text())
     assert set(times) == {"99_other", NAME}  # merged, the other entry kept
     assert times[NAME]["how"] == "fixture run" and times[NAME]["seconds"] >= 0
@@ -287,20 +282,20 @@ def test_run_course_records_times_of_notebooks_that_ran(course, tmp_path):
     results = tmp_path / "cpu.json"
     results.write_text(json.dumps({"course": {"measured": True, "notebooks": [
         {"name": NAME, "seconds": 75.0, "ok": True}, {"name": "99_other", "seconds": 9.0, "ok": False}]}}))
-    assert run_course.main(["--root", str(course), "--record-from", str(results),
-                            "--record", "bench"]) == 0
+    assert main(["course", "--root", str(course), "--record-from", str(results),
+                 "--record", "bench"]) == 0
     times = json.loads(times_file.read_text())
     assert times[NAME] == {"cpu": "1.2 min", "seconds": 75, "how": "bench", "gpu": "not measured"}
     assert times["99_other"]["how"] == "x"
     results.write_text(json.dumps({"machine": {"device": "cuda"}, "course": {"measured": True,
                                    "notebooks": [{"name": NAME, "seconds": 20.0, "ok": True}]}}))
-    assert run_course.main(["--root", str(course), "--record-from", str(results),
-                            "--record", "H100"]) == 0
+    assert main(["course", "--root", str(course), "--record-from", str(results),
+                 "--record", "H100"]) == 0
     times = json.loads(times_file.read_text())  # a GPU run fills the GPU figure, keeps the CPU's
     assert times[NAME] == {"cpu": "1.2 min", "seconds": 75, "how": "bench", "gpu": "20 s (H100)"}
     with pytest.raises(SystemExit, match="no measured course run"):
         results.write_text(json.dumps({"course": {"measured": False}}))
-        run_course.main(["--root", str(course), "--record-from", str(results), "--record", "b"])
+        main(["course", "--root", str(course), "--record-from", str(results), "--record", "b"])
     with pytest.raises(SystemExit) as exc:  # where it was measured must be said
-        run_course.main(["--root", str(course), "--record-from", str(results)])
+        main(["course", "--root", str(course), "--record-from", str(results)])
     assert exc.value.code == 2

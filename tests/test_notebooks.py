@@ -1,5 +1,5 @@
 """The slow checks over the real course notebooks in solutions/ (parametrised over whatever is
-there). One execution of each notebook serves several checks: scripts/grading.py autogrades a copy
+there). One execution of each notebook serves several checks: peft_course.grading autogrades a copy
 of the solutions and the untouched student notebooks in a scratch course (the blank ones with
 scaled-down step counts: grading.BLANK_STEPS_SCALE), then
 
@@ -13,15 +13,14 @@ independent way to execute the solutions.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from peft_course import grading
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import grading  # noqa: E402
 
 COURSE = grading.assignments(ROOT)
 

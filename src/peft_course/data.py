@@ -12,6 +12,14 @@ from datasets import Dataset, DatasetDict, load_dataset
 from .course import repo_path
 
 TASKS = ("extract", "sentiment")
+# The instruction every prompt of a task starts with (scripts/make_data.py writes it; evaluation
+# and `train-lora` recognise a task by it).
+TASK_INSTRUCTIONS = {
+    "extract": "Extract the booking from the request as JSON with the keys name, guests, day and "
+    "time.\nRequest: ",
+    "sentiment": "Classify the sentiment of this review as positive, negative or mixed. Answer "
+    "with one word.\nReview: ",
+}
 IGNORE_INDEX = -100  # label value the loss skips (prompt tokens and padding)
 
 
@@ -48,6 +56,15 @@ def load_preferences(split: str | None = None) -> Dataset | DatasetDict:
     return load_dataset("json", data_files=files)
 
 
+def detect_task(prompts: list[str]) -> str | None:
+    """The course task (``extract``/``sentiment``) whose instruction starts every prompt, else
+    None. Introduced in 04_lora_sft."""
+    for task, instruction in TASK_INSTRUCTIONS.items():
+        if prompts and all(p.startswith(instruction) for p in prompts):
+            return task
+    return None
+
+
 def chat_prompt(tokenizer, prompt: str) -> str:
     """The prompt as the model sees it: chat template with the assistant turn opened.
 
@@ -55,6 +72,35 @@ def chat_prompt(tokenizer, prompt: str) -> str:
     """
     messages = [{"role": "user", "content": prompt}]
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def prompt_answer_ids(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
+    """(prompt ids, answer ids) of a conversation whose last message is the assistant's answer.
+
+    The prompt is every earlier message through the chat template with the assistant turn opened;
+    the answer is the rest of the templated conversation, ending with the end-of-turn token.
+
+    Introduced in 04_lora_sft.
+    """
+    prompt_text = tokenizer.apply_chat_template(messages[:-1], tokenize=False,
+                                                add_generation_prompt=True)
+    full_text = tokenizer.apply_chat_template(messages, tokenize=False)
+    if not full_text.startswith(prompt_text):
+        raise ValueError("The chat template does not extend the prompt; cannot mask it.")
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(full_text[len(prompt_text):].rstrip("\n"),
+                           add_special_tokens=False)["input_ids"]
+    return prompt_ids, answer_ids
+
+
+def masked_example(prompt_ids: list[int], answer_ids: list[int], max_length: int) -> dict:
+    """``input_ids`` = prompt + answer and ``labels`` = -100 on the prompt, cut to ``max_length``.
+
+    Introduced in 04_lora_sft (Exercise 1 writes it).
+    """
+    input_ids = (list(prompt_ids) + list(answer_ids))[:max_length]
+    labels = ([IGNORE_INDEX] * len(prompt_ids) + list(answer_ids))[:max_length]
+    return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
 
 
 def tokenize_example(tokenizer, prompt: str, completion: str, max_length: int = 256) -> dict:
@@ -65,20 +111,8 @@ def tokenize_example(tokenizer, prompt: str, completion: str, max_length: int = 
 
     Introduced in 04_lora_sft.
     """
-    prompt_text = chat_prompt(tokenizer, prompt)
-    full_text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}],
-        tokenize=False,
-    )
-    if not full_text.startswith(prompt_text):
-        raise ValueError("The chat template does not extend the prompt; cannot mask it.")
-    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(full_text[len(prompt_text):].rstrip("\n"), add_special_tokens=False)[
-        "input_ids"
-    ]
-    input_ids = (prompt_ids + answer_ids)[:max_length]
-    labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
-    return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
+    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
+    return masked_example(*prompt_answer_ids(tokenizer, messages), max_length)
 
 
 def tokenize_dataset(dataset: Dataset, tokenizer, max_length: int = 256) -> Dataset:
@@ -88,7 +122,35 @@ def tokenize_dataset(dataset: Dataset, tokenizer, max_length: int = 256) -> Data
         lambda row: tokenize_example(tokenizer, row["prompt"], row["completion"], max_length),
         remove_columns=dataset.column_names,
     )
-    return tokenized.filter(lambda row: any(t != IGNORE_INDEX for t in row["labels"]))
+    return tokenized.filter(_has_answer)
+
+
+def _has_answer(example: dict) -> bool:
+    return any(t != IGNORE_INDEX for t in example["labels"])
+
+
+def tokenize_rows(rows: list[dict], fmt: str, tokenizer, max_length: int = 256) -> Dataset:
+    """Tokenize rows of one format: ``prompt-completion`` (as ``tokenize_dataset``), ``messages``
+    (loss on the last assistant message; earlier turns are context) or ``text`` (plain language
+    modelling: loss on every token). Rows whose answer ``max_length`` cuts away are dropped.
+
+    Introduced in 04_lora_sft (the `train-lora` data formats).
+    """
+    if fmt == "prompt-completion":
+        rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
+        return tokenize_dataset(Dataset.from_list(rows), tokenizer, max_length)
+    if fmt == "messages":
+        encoded = [masked_example(*prompt_answer_ids(tokenizer, r["messages"]), max_length)
+                   for r in rows]
+    elif fmt == "text":
+        encoded = [masked_example([], tokenizer(r["text"], add_special_tokens=False)["input_ids"]
+                                  + [tokenizer.eos_token_id], max_length) for r in rows]
+    else:
+        raise ValueError(f"unknown format {fmt!r}; choose prompt-completion, messages or text")
+    kept = [e for e in encoded if _has_answer(e)]
+    if not kept:
+        return Dataset.from_dict({"input_ids": [], "attention_mask": [], "labels": []})
+    return Dataset.from_list(kept)
 
 
 @dataclass

@@ -146,3 +146,9 @@ def environment_report() -> EnvReport:
         ram_gib=memory_gib()[0],
         accelerator_gib=acc,
     )
+
+
+def is_main_process() -> bool:
+    """True on rank 0 of torchrun / accelerate launch, and in a single process: the one that
+    writes files. Plumbing for `train-lora` and `train.train_lora`."""
+    return int(os.environ.get("RANK", "0")) == 0

@@ -38,6 +38,8 @@ def label_match(prediction: str, reference: str) -> float:
 
 
 METRICS = {"extract": extract_match, "sentiment": label_match}
+# Generation budget per task: the longest reference answer plus room for the end-of-turn token.
+MAX_NEW_TOKENS = {"extract": 48, "sentiment": 6}
 
 
 def score(task: str, predictions: list[str], references: list[str]) -> float:
@@ -96,7 +98,7 @@ def evaluate_task(
     if limit is not None:
         rows = rows.select(range(min(limit, len(rows))))
     prompts, references = list(rows["prompt"]), list(rows["completion"])
-    max_new = kwargs.pop("max_new_tokens", 48 if task == "extract" else 6)
+    max_new = kwargs.pop("max_new_tokens", MAX_NEW_TOKENS[task])
     predictions = generate(model, tokenizer, prompts, max_new_tokens=max_new, **kwargs)
     return {
         "task": task,

@@ -93,8 +93,11 @@ class LoraLinear(nn.Module):
         return f"r={self.r}, lora_alpha={self.lora_alpha}, fan_in_fan_out={self.fan_in_fan_out}"
 
 
-def _matches(name: str, target_modules) -> bool:
-    """PEFT's rule for a list of names: the full name, or its last dotted part(s), equals a target."""
+def matches_target(name: str, target_modules) -> bool:
+    """PEFT's rule for a list of names: the full name, or its last dotted part(s), equals a target.
+
+    Introduced in 02_lora_from_scratch.
+    """
     if isinstance(target_modules, str):
         target_modules = [target_modules]
     return any(name == t or name.endswith("." + t) for t in target_modules)
@@ -123,7 +126,7 @@ def inject_lora(
     chosen = [
         (name, module)
         for name, module in model.named_modules()
-        if _matches(name, target_modules) and (isinstance(module, nn.Linear) or _is_conv1d(module))
+        if matches_target(name, target_modules) and (isinstance(module, nn.Linear) or _is_conv1d(module))
     ]
     if not chosen:
         raise ValueError(f"No nn.Linear or Conv1D module matches target_modules={target_modules!r}")

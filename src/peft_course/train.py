@@ -1,17 +1,23 @@
-"""LoRA fine-tuning with the transformers Trainer on a PEFT model: one code path for the
-notebooks, the adapters the course ships, and the `train-lora` CLI."""
+"""LoRA fine-tuning with the transformers Trainer on a PEFT model: one description of a run
+(`TrainConfig`) and one code path for the notebooks, the adapters the course ships and `train-lora`."""
 
 from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Literal
 
-from peft import LoraConfig, get_peft_model
-from transformers import Trainer, TrainerCallback, TrainingArguments
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import Trainer, TrainingArguments
 
 from .data import CompletionCollator, tokenize_dataset
-from .device import get_device, set_seed
+from .device import get_device, get_dtype, is_main_process, set_seed
+from .files import atomic_folder
 
 # Named target-module sets for Llama-family models (SmolLM2, Llama, Mistral, Qwen).
 TARGET_SETS = {
@@ -19,92 +25,162 @@ TARGET_SETS = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "all": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
 }
+# Initialisations that rewrite the base weights (a residual): saved converted to a plain LoRA.
+CONVERTED_INITS = ("olora", "pissa")
+
+
+def resolve_target_modules(spec: str | list[str]) -> str | list[str]:
+    """Module names for ``target_modules``: a set name of ``TARGET_SETS``, ``"all-linear"`` (PEFT
+    picks every linear layer but the output head), comma-separated names, or a list of names.
+
+    Introduced in 04_lora_sft.
+    """
+    items = [spec] if isinstance(spec, str) else list(spec)
+    names = [n.strip() for item in items for n in str(item).split(",") if n.strip()]
+    if names == ["all-linear"]:
+        return "all-linear"
+    if len(names) == 1 and names[0] in TARGET_SETS:
+        return list(TARGET_SETS[names[0]])
+    return names
+
+
+def config_field(default, help: str, *aliases: str, **kwargs):
+    """A dataclass field with its ``--help`` text (and extra flag names) for HfArgumentParser.
+
+    Plumbing: `train-lora` parses its flags straight into the dataclasses built with it.
+    """
+    metadata = {"help": help, **({"aliases": list(aliases)} if aliases else {})}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata, **kwargs)
+    return field(default=default, metadata=metadata, **kwargs)
 
 
 @dataclass
 class TrainConfig:
-    """Settings for one LoRA run (PEFT's names where PEFT has the concept).
+    """Every setting of one LoRA run, under the names PEFT (``LoraConfig``) and transformers
+    (``TrainingArguments``) use; `train-lora` parses its flags straight into it.
 
     Introduced in 04_lora_sft.
     """
 
-    r: int = 8  # rank of lora_A (r x d_in) and lora_B (d_out x r)
-    lora_alpha: int = 16  # scaling = lora_alpha / r
-    lora_dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: list(TARGET_SETS["attention"]))
-    init_lora_weights: bool | str = True  # True (Kaiming A, zero B), "gaussian", "olora", "pissa"
-    lr: float = 2e-3
-    num_steps: int = 120  # optimizer steps (max_steps); None-like 0 means use num_epochs
-    num_epochs: float = 1.0
-    batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    max_length: int = 256
-    seed: int = 0
-    logging_steps: int = 10
-    eval_steps: int = 0  # 0: evaluate only at the end
-    lr_scheduler_type: str = "linear"
+    _argument_group_name = "adapter (peft.LoraConfig) and optimisation (TrainingArguments)"
+
+    # --- the adapter: peft.LoraConfig ---
+    r: int = config_field(8, "rank r of lora_A (r x d_in) and lora_B (d_out x r)", "--lora-r")
+    lora_alpha: float = config_field(16, "scaling = lora_alpha / r")
+    lora_dropout: float = config_field(0.05, "dropout on the adapter's input, in [0, 1)")
+    target_modules: list[str] | str = config_field(
+        ["attention"], "module names (comma- or space-separated), all-linear, or a set: "
+        "minimal = q,v; attention = q,k,v,o; all = attention + gate,up,down")
+    init_lora_weights: Literal["default", "gaussian", "olora", "pissa"] = config_field(
+        "default", "default (Kaiming A, zero B), gaussian, olora or pissa; olora/pissa are saved "
+        "converted to a plain LoRA for the untouched base")
+    # --- the optimisation: transformers.TrainingArguments ---
+    learning_rate: float = config_field(2e-3, "peak AdamW learning rate (linear decay)")
+    num_train_epochs: float = config_field(1.0, "passes over the training rows", "--epochs")
+    max_steps: int = config_field(0, "optimizer steps; > 0 overrides num_train_epochs")
+    per_device_train_batch_size: int = config_field(8, "examples per optimizer micro-step, per process",
+                                            "--batch-size")
+    gradient_accumulation_steps: int = config_field(1, "micro-batches per optimizer step")
+    warmup_ratio: float = config_field(0.05, "fraction of the steps spent warming up, in [0, 1)")
+    weight_decay: float = config_field(0.0, "AdamW weight decay (applied to the adapter weights)")
+    lr_scheduler_type: str = config_field("linear", "learning-rate schedule after warm-up")
+    activation_checkpointing: bool = config_field(False, "recompute activations in backward: less "
+                                          "memory, about a third slower",
+                                          "--gradient-checkpointing")
+    max_length: int = config_field(256, "tokens per example; longer ones are cut")
+    seed: int = config_field(0, "seed for the adapter init, data order and dropout")
+    logging_steps: int = config_field(1, "log the training loss every N steps")
+    eval_steps: int = config_field(0, "validation loss every N steps (0: at the end only)")
+
+    def __post_init__(self):
+        if self.init_lora_weights is True:  # PEFT's spelling of the default
+            self.init_lora_weights = "default"
+        self.target_modules = resolve_target_modules(self.target_modules)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad setting and what to use instead."""
+        def name(key: str) -> str:  # the field and its `train-lora` flag
+            meta = next(f.metadata for f in fields(self) if f.name == key)
+            return f"{key} ({(meta.get('aliases') or ['--' + key.replace('_', '-')])[0]})"
+
+        checks = [
+            (self.r > 0, f"{name('r')} must be a positive integer (got {self.r}); try 8 or 16"),
+            (self.lora_alpha > 0, f"{name('lora_alpha')} must be > 0 (got {self.lora_alpha}); "
+             "a common choice is 2 x r"),
+            (0 <= self.lora_dropout < 1, f"{name('lora_dropout')} must be in [0, 1) (got "
+             f"{self.lora_dropout}); try 0.05"),
+            (bool(self.target_modules), f"{name('target_modules')} is empty; give module names "
+             "or minimal, attention, all, all-linear"),
+            (self.init_lora_weights in ("default", "gaussian", *CONVERTED_INITS),
+             f"{name('init_lora_weights')} must be default, gaussian, olora or pissa (got "
+             f"{self.init_lora_weights!r})"),
+            (self.learning_rate > 0, f"{name('learning_rate')} must be > 0 (got "
+             f"{self.learning_rate})"),
+            (self.max_steps >= 0, f"{name('max_steps')} must be >= 0 (got {self.max_steps})"),
+            (self.num_train_epochs > 0 or self.max_steps > 0,
+             f"set {name('num_train_epochs')} > 0 or {name('max_steps')} > 0"),
+            (self.per_device_train_batch_size >= 1, f"{name('per_device_train_batch_size')} "
+             f"must be >= 1 (got {self.per_device_train_batch_size})"),
+            (self.gradient_accumulation_steps >= 1,
+             f"{name('gradient_accumulation_steps')} must be >= 1"),
+            (0 <= self.warmup_ratio < 1, f"{name('warmup_ratio')} must be in [0, 1) (got "
+             f"{self.warmup_ratio})"),
+            (self.weight_decay >= 0, f"{name('weight_decay')} must be >= 0 (got "
+             f"{self.weight_decay})"),
+            (self.max_length >= 8, f"{name('max_length')} must be at least 8 tokens (got "
+             f"{self.max_length})"),
+            (self.logging_steps >= 1 and self.eval_steps >= 0,
+             f"{name('logging_steps')} must be >= 1 and {name('eval_steps')} >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
     def lora_config(self) -> LoraConfig:
         """The PEFT ``LoraConfig`` these settings describe."""
+        init = self.init_lora_weights
         return LoraConfig(
             r=self.r,
             lora_alpha=self.lora_alpha,
             lora_dropout=self.lora_dropout,
-            target_modules=list(self.target_modules),
-            init_lora_weights=self.init_lora_weights,
+            target_modules=self.target_modules,
+            init_lora_weights=True if init == "default" else init,
             task_type="CAUSAL_LM",
         )
 
 
-class HistoryCallback(TrainerCallback):
-    """Collects ``(step, loss)`` and ``(step, eval_loss)`` pairs as the Trainer logs them."""
-
-    def __init__(self):
-        self.train: list[tuple[int, float]] = []
-        self.eval: list[tuple[int, float]] = []
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        # resumed from a checkpoint: the Trainer restored the earlier logs into the state
-        if not self.train and not self.eval:
-            for logs in state.log_history:
-                self.on_log(args, state, control, logs=logs, step=logs.get("step"))
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        logs = logs or {}
-        step = kwargs.get("step") or state.global_step
-        if "loss" in logs:
-            self.train.append((step, float(logs["loss"])))
-        if "eval_loss" in logs:
-            self.eval.append((step, float(logs["eval_loss"])))
-
-
 @dataclass
 class TrainResult:
-    model: object  # the PeftModel, trained in place
-    history: dict  # {"train": [(step, loss)], "eval": [(step, eval_loss)]}
+    model: PeftModel  # trained in place
+    history: dict  # {"train": [(step, loss)], "eval": [(step, eval_loss)]}, from the Trainer
+    steps: int  # optimizer steps taken (the Trainer's global_step)
     seconds: float
     trainable: int
-    config: dict
+    config: dict  # asdict(TrainConfig)
+    initial_adapter: str | None = None  # the adapter before training (OLoRA/PiSSA conversion)
+    _keep: object = field(default=None, repr=False)  # keeps a temporary initial_adapter alive
 
 
 def training_arguments(cfg: TrainConfig, output_dir: str, has_eval: bool, **overrides):
     """``TrainingArguments`` for a LoRA run on the current device (fp32 on CPU, bf16/fp16 on
     GPUs that support them). Introduced in 04_lora_sft."""
     device = get_device()
-    bf16 = device.type == "cuda" and _bf16_ok()
+    half = get_dtype(device) if device.type == "cuda" else None
     kwargs = dict(
         output_dir=output_dir,
-        max_steps=cfg.num_steps if cfg.num_steps > 0 else -1,
-        num_train_epochs=cfg.num_epochs,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size * 2,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
+        num_train_epochs=cfg.num_train_epochs,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        per_device_eval_batch_size=cfg.per_device_train_batch_size * 2,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.lr,
+        learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler_type,
         warmup_steps=cfg.warmup_ratio,  # a float < 1 is a fraction of the total steps
         weight_decay=cfg.weight_decay,
+        activation_checkpointing=cfg.activation_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},
         logging_steps=cfg.logging_steps,
         eval_strategy=("steps" if cfg.eval_steps else "no") if has_eval else "no",
         eval_steps=cfg.eval_steps or None,
@@ -112,8 +188,8 @@ def training_arguments(cfg: TrainConfig, output_dir: str, has_eval: bool, **over
         report_to="none",
         seed=cfg.seed,
         data_seed=cfg.seed,
-        bf16=bf16,
-        fp16=device.type == "cuda" and not bf16,
+        bf16=half == torch.bfloat16,
+        fp16=half == torch.float16,
         use_cpu=device.type == "cpu",
         dataloader_num_workers=0,
         remove_unused_columns=False,
@@ -123,16 +199,18 @@ def training_arguments(cfg: TrainConfig, output_dir: str, has_eval: bool, **over
     return TrainingArguments(**kwargs)
 
 
-def _bf16_ok() -> bool:
-    import torch
-
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-
-
 def _tokenized(rows, tokenizer, max_length: int):
     if {"input_ids", "labels"} <= set(rows.column_names):
         return rows
     return tokenize_dataset(rows, tokenizer, max_length)
+
+
+def _history(log_history: list[dict]) -> dict:
+    """``(step, loss)`` and ``(step, eval_loss)`` pairs from ``trainer.state.log_history``."""
+    return {
+        "train": [(e["step"], float(e["loss"])) for e in log_history if "loss" in e],
+        "eval": [(e["step"], float(e["eval_loss"])) for e in log_history if "eval_loss" in e],
+    }
 
 
 def train_lora(
@@ -151,37 +229,43 @@ def train_lora(
 
     Args:
         model: a causal LM (or a ``PeftModel``, trained as it is).
-        train_rows / eval_rows: ``datasets.Dataset`` with ``prompt`` and ``completion``.
+        train_rows / eval_rows: ``datasets.Dataset`` with ``prompt`` and ``completion`` (or
+            already tokenized ``input_ids`` and ``labels``, e.g. from ``data.tokenize_rows``).
         cfg: run settings; ``TrainConfig()`` when None.
         output_dir: Trainer working folder (a temporary one when None); nothing is saved
-            unless ``argument_overrides`` asks for checkpoints.
+            unless ``argument_overrides`` asks for checkpoints. With ``init_lora_weights`` olora
+            or pissa the adapter before training is kept in ``output_dir/initial_adapter``, for
+            ``save_adapter``'s conversion.
         resume_from_checkpoint: a checkpoint folder (or True: the newest in ``output_dir``) to
-            continue from; its loss history is restored into the result.
-
-    Rows that already hold ``input_ids`` and ``labels`` (e.g. from ``cli_data.tokenize_rows``)
-    are used as they are.
+            continue from; its loss history comes back with the Trainer's state.
 
     Introduced in 04_lora_sft.
     """
-    from peft import PeftModel
-
     cfg = cfg or TrainConfig()
-    set_seed(cfg.seed)
+    set_seed(cfg.seed)  # the adapter's init; the Trainer re-seeds data order and dropout
+    initial, keep = None, None
     if not isinstance(model, PeftModel):
         model = get_peft_model(model, cfg.lora_config())
+        if cfg.init_lora_weights in CONVERTED_INITS and is_main_process():
+            if output_dir is None:
+                keep = tempfile.TemporaryDirectory(prefix="peft-course-init-")
+            folder = Path(keep.name if keep else output_dir) / "initial_adapter"
+            if not (folder / "adapter_config.json").is_file():  # a resumed run keeps the first
+                with _converting():
+                    model.save_pretrained(folder, save_embedding_layers=False)
+            initial = str(folder)
     train_ds = _tokenized(train_rows, tokenizer, cfg.max_length)
     eval_ds = _tokenized(eval_rows, tokenizer, cfg.max_length) if eval_rows else None
-    history = HistoryCallback()
     scratch = None if output_dir else tempfile.TemporaryDirectory(prefix="peft-course-run-")
-    workdir = output_dir or scratch.name
-    args = training_arguments(cfg, workdir, eval_ds is not None, **argument_overrides)
+    args = training_arguments(cfg, output_dir or scratch.name, eval_ds is not None,
+                              **argument_overrides)
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         data_collator=CompletionCollator(tokenizer.pad_token_id),
-        callbacks=[history, *(callbacks or [])],
+        callbacks=callbacks,
     )
     start = time.perf_counter()
     try:
@@ -193,11 +277,53 @@ def train_lora(
             scratch.cleanup()
     seconds = time.perf_counter() - start
     model.eval()
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return TrainResult(
         model=model,
-        history={"train": history.train, "eval": history.eval},
+        history=_history(trainer.state.log_history),
+        steps=trainer.state.global_step,
         seconds=seconds,
-        trainable=trainable,
+        trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
         config=asdict(cfg),
+        initial_adapter=initial,
+        _keep=keep,
     )
+
+
+@contextmanager
+def _converting():
+    """Silence PEFT's "OLoRA/PiSSA changes the base weights ... consider converting" warning
+    while doing exactly that conversion."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*changes the base weights")
+        yield
+
+
+def save_adapter(result: TrainResult, folder: str | Path, *, tokenizer=None,
+                 files: dict[str, str | bytes] | None = None, overwrite: bool = False) -> Path:
+    """Write the trained adapter to ``folder`` atomically: ``adapter_config.json`` and
+    ``adapter_model.safetensors`` (an OLoRA/PiSSA adapter converted to a plain LoRA of rank 2r
+    that applies to the untouched base), the tokenizer if given, and ``files`` (name -> text or
+    bytes, e.g. a model card as ``README.md``). PEFT's unfilled model card is not kept. The
+    course never resizes the vocabulary, so the embedding layers are not saved (and PEFT does not
+    ask the hub whether the base's vocabulary changed).
+
+    Introduced in 04_lora_sft.
+    """
+    with atomic_folder(folder, overwrite=overwrite) as tmp:
+        if result.initial_adapter:
+            with _converting():
+                result.model.save_pretrained(
+                    tmp, path_initial_model_for_weight_conversion=result.initial_adapter,
+                    save_embedding_layers=False)
+        else:
+            result.model.save_pretrained(tmp, save_embedding_layers=False)
+        (tmp / "README.md").unlink(missing_ok=True)  # PEFT's "[More Information Needed]" card
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        for name, content in (files or {}).items():
+            path = tmp / name
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+    return Path(folder)

@@ -1,9 +1,4 @@
-"""Static checks of the course notebooks, no execution: where they are, that the released
-student notebooks leak nothing (check c), and the notebook contract of docs/authoring.md (check f).
-
-Used by scripts/grading.py (`grading.py check`, `make test`); every function takes the course
-folder (`root`) so the tests run them on the fixture course too.
-"""
+"""Static checks of the course notebooks, no execution: leaks (check c) and lint (check f)."""
 
 from __future__ import annotations
 
@@ -11,6 +6,8 @@ import re
 from pathlib import Path
 
 import nbformat
+
+from ..course import colab_badge
 
 
 def assignments(root: Path, folder: str = "solutions") -> list[str]:
@@ -63,8 +60,6 @@ EXERCISE = re.compile(r"^### Exercise \d+ \((easy|medium|stretch)\): \S", re.MUL
 
 def lint_notebook(path: Path) -> list[str]:
     """Check (f): the notebook contract of docs/authoring.md, on one solution notebook."""
-    from peft_course.course import colab_badge
-
     name, nb, problems = Path(path).stem, nbformat.read(path, as_version=4), []
     if nb.metadata.get("kernelspec", {}).get("name") != "python3":
         problems.append("kernelspec is not python3")

@@ -1,26 +1,13 @@
-"""Read and check `train-lora` data files: JSONL in chat, prompt/completion or plain-text form."""
+"""Read and check `train-lora` data files: JSONL in chat, prompt/completion or plain-text form.
+(Tokenizing them is `peft_course.data.tokenize_rows`, the notebooks' prompt masking.)"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from datasets import Dataset
-
-IGNORE_INDEX = -100  # as data.IGNORE_INDEX (imported lazily: `train-lora --help` stays fast)
-FORMATS = ("messages", "prompt-completion", "text")
-# Course tasks, recognised by the start of their prompts: their metric applies.
-TASK_PREFIXES = {
-    "extract": "Extract the booking from the request as JSON",
-    "sentiment": "Classify the sentiment",
-}
-
-
-class UsageError(ValueError):
-    """Bad input to `train-lora`: reported with exit code 2; the message names the fix."""
+from .args import FORMATS, UsageError
 
 
 class DataError(UsageError):
@@ -42,8 +29,16 @@ def read_jsonl(path: str | Path, flag: str = "--data") -> list[dict]:
         raise DataError(f"{flag} {path}: file not found. Check the path (relative paths start "
                         f"from {Path.cwd()}).")
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:  # a byte-order mark on line 1 is allowed (some editors write one)
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(
+                    f"{flag} {path}: line {number} is not UTF-8 text (byte 0x{raw[err.start]:02x} "
+                    f"at column {err.start + 1}). Save the file as UTF-8, e.g. "
+                    f"`iconv -f latin1 -t utf-8 {path.name} > fixed.jsonl` if it is Latin-1."
+                ) from err
             if not line.strip():
                 continue
             try:
@@ -62,14 +57,16 @@ def read_jsonl(path: str | Path, flag: str = "--data") -> list[dict]:
     return rows
 
 
+def _fits(row: dict, fmt: str) -> bool:
+    if fmt == "messages":
+        return isinstance(row.get("messages"), list)
+    if fmt == "prompt-completion":
+        return isinstance(row.get("prompt"), str) and isinstance(row.get("completion"), str)
+    return isinstance(row.get("text"), str)
+
+
 def _row_format(row: dict) -> str | None:
-    if isinstance(row.get("messages"), list):
-        return "messages"
-    if isinstance(row.get("prompt"), str) and isinstance(row.get("completion"), str):
-        return "prompt-completion"
-    if isinstance(row.get("text"), str):
-        return "text"
-    return None
+    return next((fmt for fmt in FORMATS if _fits(row, fmt)), None)  # in FORMATS' order
 
 
 def _check_messages(messages: list) -> str | None:
@@ -108,14 +105,6 @@ def detect_format(rows: list[dict], path, forced: str | None = None, flag: str =
     return fmt
 
 
-def _fits(row: dict, fmt: str) -> bool:
-    if fmt == "messages":
-        return isinstance(row.get("messages"), list)
-    if fmt == "prompt-completion":
-        return isinstance(row.get("prompt"), str) and isinstance(row.get("completion"), str)
-    return isinstance(row.get("text"), str)
-
-
 def prompt_rows(rows: list[dict], fmt: str) -> list[dict] | None:
     """``{"prompt", "completion"}`` rows for generation metrics, or None where the format has
     no single user prompt (plain text, multi-turn chats)."""
@@ -129,64 +118,15 @@ def prompt_rows(rows: list[dict], fmt: str) -> list[dict] | None:
     return None
 
 
-def _tokenize_messages(tokenizer, messages: list[dict], max_length: int) -> dict:
-    # as data.tokenize_example, for a whole conversation: loss on the last assistant turn only
-    prompt_text = tokenizer.apply_chat_template(messages[:-1], tokenize=False,
-                                                add_generation_prompt=True)
-    full_text = tokenizer.apply_chat_template(messages, tokenize=False)
-    if not full_text.startswith(prompt_text):
-        raise DataError("The chat template does not extend the conversation; cannot mask it.")
-    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(full_text[len(prompt_text):].rstrip("\n"),
-                           add_special_tokens=False)["input_ids"]
-    input_ids = (prompt_ids + answer_ids)[:max_length]
-    labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
-    return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
-
-
-def _tokenize_text(tokenizer, text: str, max_length: int) -> dict:
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    ids = ids[:max_length]
-    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": list(ids)}
-
-
-def tokenize_rows(rows: list[dict], fmt: str, tokenizer, max_length: int) -> Dataset:
-    """Token ids and labels (loss on answers; on every token for plain text); rows whose answer
-    ``max_length`` cuts away entirely are dropped. Prompt/completion rows go through
-    ``data.tokenize_dataset``, the notebooks' code path."""
-    from datasets import Dataset
-
-    from .data import tokenize_dataset
-
-    if fmt == "prompt-completion":
-        return tokenize_dataset(Dataset.from_list(prompt_rows(rows, fmt)), tokenizer, max_length)
-    if fmt == "messages":
-        encoded = [_tokenize_messages(tokenizer, r["messages"], max_length) for r in rows]
-    else:
-        encoded = [_tokenize_text(tokenizer, r["text"], max_length) for r in rows]
-    kept = [e for e in encoded if any(t != IGNORE_INDEX for t in e["labels"])]
-    return Dataset.from_list(kept) if kept else Dataset.from_dict(
-        {"input_ids": [], "attention_mask": [], "labels": []})
-
-
 def shortest_prompt(rows: list[dict], fmt: str, tokenizer) -> int:
     """Tokens before the first answer token in the shortest example (for the max-length error)."""
+    from ..data import prompt_answer_ids
+
     if fmt == "text":
         return 0
     if fmt == "prompt-completion":
-        convs = [[{"role": "user", "content": r["prompt"]}] for r in rows]
+        convs = [[{"role": "user", "content": r["prompt"]},
+                  {"role": "assistant", "content": r["completion"]}] for r in rows]
     else:
-        convs = [r["messages"][:-1] for r in rows]
-    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-             for c in convs]
-    return min(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
-
-
-def detect_task(rows: list[dict] | None) -> str | None:
-    """``extract``/``sentiment`` when every prompt is the course task's, else None."""
-    if not rows:
-        return None
-    for task, prefix in TASK_PREFIXES.items():
-        if all(r["prompt"].startswith(prefix) for r in rows):
-            return task
-    return None
+        convs = [r["messages"] for r in rows]
+    return min(len(prompt_answer_ids(tokenizer, c)[0]) for c in convs)

@@ -1,24 +1,10 @@
-"""Execute every solution notebook headless (nbclient, in a scratch copy) and print a table of
-notebook, wall time and the headline line each prints ("Headline: ..."), plus the total.
-
-    python scripts/run_course.py                     # every notebook in solutions/ (make course)
-    python scripts/run_course.py 01_peft_taxonomy    # only these
-    python scripts/run_course.py --record "quiet machine, 2026-11-22"
-        # also write each notebook that ran without error into scripts/notebook_times.json
-    python scripts/run_course.py --record-from benchmarks/results/cpu.json --record "..."
-        # record the times of a `benchmarks/run.py --course` run instead of running again
-
-The recorded times feed the notebook titles (scripts/sync_colab.py) and the README table
-(scripts/readme_table.py). Exits non-zero if any notebook raises. Per-cell timeout: PEFT_COURSE_CELL_TIMEOUT (default 900 s).
-"""
+"""Execute solution notebooks headless (`make course`) and record their run times."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +13,13 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-ROOT = Path(__file__).resolve().parents[1]
+from ..files import write_text_atomic
+from .checks import assignments
+
+
+def cell_timeout() -> int:
+    """Seconds a cell may run: PEFT_COURSE_CELL_TIMEOUT, default 900 (as in nbgrader_config.py)."""
+    return int(os.environ.get("PEFT_COURSE_CELL_TIMEOUT", "900"))
 
 
 def headlines(nb) -> list[str]:
@@ -74,9 +66,7 @@ def record_times(rows: list[tuple[str, float, bool]], how: str, times_file: Path
         else:
             entry["gpu"] = f"{figure} ({how})"
         recorded.append(name)
-    tmp = times_file.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
-    tmp.replace(times_file)  # never a half-written file
+    write_text_atomic(times_file, json.dumps(dict(sorted(times.items())), indent=2) + "\n")
     return recorded
 
 
@@ -95,32 +85,11 @@ def rows_from_results(results_file: Path) -> tuple[list[tuple[str, float, bool]]
     return rows, results.get("machine", {}).get("device", "cpu")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help="NN_topic names (default: all in solutions/)")
-    parser.add_argument("--root", type=Path, default=ROOT, help="course folder (default: repo)")
-    parser.add_argument("--record", metavar="HOW",
-                        help="write the times into scripts/notebook_times.json, HOW saying where "
-                             "and when they were measured")
-    parser.add_argument("--record-from", type=Path, metavar="RESULTS_JSON",
-                        help="record the course times of a benchmarks/run.py --course results file")
-    args = parser.parse_args(argv)
-    root = args.root.resolve()
-    times_file = root / "scripts" / "notebook_times.json"
-    if args.record_from:
-        if not args.record:
-            parser.error("--record-from needs --record HOW (where and when it was measured)")
-        rows, device = rows_from_results(args.record_from)
-        done = record_times(rows, args.record, times_file, device)
-        print(f"recorded {len(done)} notebook times in {times_file}")
-        return 0
-    available = sorted(p.parent.name for p in root.glob("solutions/*/*.ipynb")
-                       if p.stem == p.parent.name)
-    names = args.names or available
-    unknown = sorted(set(names) - set(available))
-    if unknown:
-        parser.error(f"no such notebook in solutions/: {', '.join(unknown)}")
-    timeout = int(os.environ.get("PEFT_COURSE_CELL_TIMEOUT", "900"))
+def run_course(root: Path, names: list[str] | None = None) -> list[tuple[str, float, bool]]:
+    """Execute the solution notebooks `names` (default: all) of `root` one after the other and
+    print a table of notebook, time and headline, plus the total. Returns (name, seconds, ok)."""
+    names = names or assignments(root)
+    timeout = cell_timeout()
     rows, measured = [], []  # table rows; (name, seconds, ok) for the totals and --record
     for name in names:
         print(f"running {name} ...", flush=True)
@@ -134,13 +103,4 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for r in [("notebook", "time", "headline"), *rows]:
         print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]}")
-    if args.record:
-        from peft_course.device import get_device
-
-        done = record_times(measured, args.record, times_file, get_device().type)
-        print(f"recorded {len(done)} notebook times in {times_file}")
-    return 1 if ran < len(names) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return measured

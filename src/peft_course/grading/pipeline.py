@@ -1,34 +1,17 @@
-"""The course's nbgrader pipeline: release the student notebooks, autograde, report, and check.
-
-    python scripts/grading.py release [NN_topic ...]  # solutions/ -> notebooks/ (make release)
-    python scripts/grading.py grade                   # _grading/submitted/ -> table + feedback
-    python scripts/grading.py check [--execute]       # the checks `make test` runs, on this repo
-
-Every function takes the course folder (`root`) as its first argument, so the tests run the same
-code on a temporary copy or on the small fixture course in tests/fixtures/grading/. nbgrader runs
-in-process (one start-up); one autograde call per student group grades all its notebooks.
-"""
+"""The nbgrader pipeline, in-process: release, submit, autograde, feedback, the score table."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import functools
 import io
 import json
 import logging
-import os
 import re
 import shutil
-import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import nbformat
-import nbgrader
-import nbgrader.api
 from nbgrader.api import Gradebook
 from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
 from nbgrader.converters.base import NbGraderException
@@ -36,45 +19,15 @@ from nbgrader.coursedir import CourseDirectory
 from sqlalchemy.exc import SAWarning
 from traitlets.config import Config, PyFileConfigLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grading_results import (  # noqa: E402, F401  (re-exported: tests and tools use grading.*)
-    BLANK_STUDENT,
-    GRADING,
-    SOLUTION_STUDENT,
-    CellScore,
-    autograded_notebook,
-    blank_zero_problems,
-    cell_outputs,
-    execution_problems,
-    execution_seconds,
-    full_marks_problems,
-    gradebook_url,
-    graded_problems,
-    scores,
-)
-from notebook_checks import assignments, leak_problems, lint_notebook, lint_problems  # noqa: E402, F401
-
-ROOT = Path(__file__).resolve().parents[1]
-# nbgrader runs `alembic` (a console script of the venv) when it creates a gradebook database.
-os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-
-
-@functools.cache
-def _alembic_head() -> str:
-    """The gradebook schema version. nbgrader asks the `alembic` CLI in a subprocess each time it
-    creates a gradebook (~3 s of CPU, all imports); in-process it takes milliseconds."""
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory(str(Path(nbgrader.__file__).parent / "alembic")).get_current_head()
-
-
-nbgrader.api.get_alembic_version = _alembic_head
+from ..course import repo_path
+from .checks import assignments
+from .results import GRADING, gradebook_url, scores
 
 
 def course_config(root: Path, timeout: int | None = None) -> Config:
     """The repository's nbgrader_config.py with every folder moved under `root`."""
     root = Path(root).resolve()
-    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(repo_path())).load_config()
     cfg.CourseDirectory.root = str(root)
     cfg.CourseDirectory.db_url = gradebook_url(root)
     if timeout is not None:
@@ -204,79 +157,6 @@ def feedback(root: Path, student: str = "*", assignment: str = "*") -> list[Path
     return sorted(Path(root, GRADING, "feedback").glob("*/*/*.html"))
 
 
-# The blank notebooks only have to score 0 on every graded test, and graded tests check the
-# learner's own answers, so their non-exercise training cells run with scaled-down step counts
-# (peft_course.device.steps_for_device honours PEFT_COURSE_STEPS_SCALE). The solutions run in full.
-BLANK_STEPS_SCALE = os.environ.get("PEFT_COURSE_BLANK_STEPS_SCALE", "0.1")
-
-
-@contextlib.contextmanager
-def _environ(**values: str):
-    """Set environment variables for the kernels started inside the block, then restore them."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def self_check(root: Path, timeout: int | None = None, work: Path | None = None,
-               extra: dict[str, Path] | None = None) -> dict:
-    """The whole pipeline on a course folder, without touching it: release into a scratch copy
-    (`work`), compare with `root/notebooks`, autograde the solutions and the untouched
-    `root/notebooks` (plus `extra` {student: folder} submissions), each notebook executed
-    once (the blank ones with BLANK_STEPS_SCALE), then every check. Returns counts, problems
-    and `work`."""
-    root = Path(root).resolve()
-    scratch = tempfile.TemporaryDirectory() if work is None else None
-    work = Path(scratch.name if scratch else work)
-    seconds, clock = {}, time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        seconds[stage], clock = time.perf_counter() - clock, time.perf_counter()
-
-    try:
-        names = assignments(root)
-        problems = regenerate_problems(root) + leak_problems(root) + lint_problems(root)
-        lap("static checks")
-        shutil.copytree(root / "solutions", work / "solutions", dirs_exist_ok=True)
-        release(work)  # registers the assignments in the scratch gradebook
-        submit(work, SOLUTION_STUDENT, root / "solutions", names)
-        submit(work, BLANK_STUDENT, root / "notebooks", names)
-        for student, folder in (extra or {}).items():
-            submit(work, student, folder)
-        lap("release")
-        autograde(work, student=SOLUTION_STUDENT, timeout=timeout)
-        with _environ(PEFT_COURSE_STEPS_SCALE=BLANK_STEPS_SCALE):
-            autograde(work, student=BLANK_STUDENT, timeout=timeout)
-        for student in extra or {}:
-            autograde(work, student=student, timeout=timeout)
-        lap("autograde")
-        problems += graded_problems(work, names)
-        tests = {k: [c for c in v if c.autograded_test] for k, v in scores(work).items()}
-        sol = [c for (s, _), cs in tests.items() if s == SOLUTION_STUDENT for c in cs]
-        blank = [c for (s, _), cs in tests.items() if s == BLANK_STUDENT for c in cs]
-        lap("gradebook checks")
-        return {
-            "notebooks": names, "problems": problems, "work": work, "seconds": seconds,
-            "executed": sum(1 for _ in Path(work, GRADING, "autograded").glob("*/*/*.ipynb")),
-            "cells_graded": sum(len(v) for v in tests.values()),
-            "solution_full": sum(c.score == c.max_score for c in sol), "solution_tests": len(sol),
-            "blank_zero": sum(c.score == 0 for c in blank), "blank_tests": len(blank),
-            "times": {(student, n): execution_seconds(work, student, n)
-                      for student in (SOLUTION_STUDENT, BLANK_STUDENT) for n in names},
-        }
-    finally:
-        if scratch:
-            scratch.cleanup()
-
-
 def score_table(root: Path) -> str:
     """Student x notebook table of `score / max` (total per student in the last column)."""
     table = scores(root)
@@ -319,7 +199,7 @@ def grade(root: Path, timeout: int | None = None, force: bool = False) -> str:
     return score_table(root)
 
 
-class _HiddenTestsChecksum(logging.Filter):
+class HiddenTestsChecksum(logging.Filter):
     """Drops nbgrader's "checksum has changed" warning for test cells with hidden tests: the
     student's copy never has them, so it always fires (the cell is restored from the gradebook)."""
 
@@ -332,51 +212,3 @@ class _HiddenTestsChecksum(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         match = re.match(r"Attribute 'checksum' for cell (\S+) has changed", record.getMessage())
         return not (match and match.group(1) in self.ids)
-
-
-def main(argv: list[str] | None = None) -> int:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", type=Path, default=ROOT, help="course folder (default: repo)")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    rel = sub.add_parser("release", parents=[common], help="regenerate notebooks/ from solutions/")
-    rel.add_argument("names", nargs="*", help="NN_topic names (default: all)")
-    grd = sub.add_parser("grade", parents=[common],
-                         help="autograde _grading/submitted/, table, feedback")
-    grd.add_argument("--force", action="store_true",
-                     help="re-execute submissions that were autograded before")
-    chk = sub.add_parser("check", parents=[common],
-                         help="regeneration, leak and lint checks (--execute: all)")
-    chk.add_argument("--execute", action="store_true",
-                     help="also autograde the solutions and the blank notebooks")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_HiddenTestsChecksum(args.root))
-    if args.command == "release":
-        for name in release(args.root, args.names or None):
-            print(f"released notebooks/{name}/{name}.ipynb")
-        return 0
-    if args.command == "grade":
-        print(grade(args.root, force=args.force))
-        print(f"feedback: {GRADING}/feedback/<student>/<NN_topic>/*.html; manual grading: "
-              "`nbgrader formgrader` (docs/instructors.md)")
-        return 0
-    if args.execute:
-        result = self_check(args.root)
-        problems = result["problems"]
-        print(f"{result['executed']} notebooks executed, {result['cells_graded']} cells "
-              f"graded, solutions full marks {result['solution_full']}/{result['solution_tests']},"
-              f" blank zero {result['blank_zero']}/{result['blank_tests']}")
-        print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items()))
-    else:
-        problems = regenerate_problems(args.root) + leak_problems(args.root) + \
-            lint_problems(args.root)
-    for p in problems:
-        print(f"FAIL {p}")
-    print("all checks passed" if not problems else f"{len(problems)} problem(s)")
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
