@@ -1,6 +1,7 @@
 """Propagate the repository URL setting (peft_course.course.REPO) into every solution notebook:
 the Open-in-Colab badge in the title cell and the Colab install block of the setup cell; and the
-measured run times (scripts/notebook_times.json, also used by the README table) into the title.
+title's pointer to the measured run times, which live in one place only: the README table and its
+data file scripts/notebook_times.json (so a re-measurement rewrites no notebook).
 
     python scripts/sync_colab.py          # rewrite solutions/*/*.ipynb in place
     python scripts/sync_colab.py --check  # exit 1 if a notebook is out of sync
@@ -9,7 +10,6 @@ measured run times (scripts/notebook_times.json, also used by the README table) 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -37,33 +37,20 @@ if os.path.isdir("/content/peft-course/src"):
 
 
 RUNTIME = re.compile(r"Run time: [^\n]*")
-TIMES = ROOT / "scripts" / "notebook_times.json"
-
-
-def runtime_sentence(name: str) -> str | None:
-    """'Run time: ...' from the measured times, or None when the notebook was not measured."""
-    times = json.loads(TIMES.read_text()) if TIMES.is_file() else {}
-    entry = times.get(name)
-    if not entry:
-        return None
-    if "how" not in entry:  # only a GPU figure so far
-        return f"Run time: {entry['gpu']} on a GPU; on a 2-core CPU: not measured."
-    return (f"Run time: {entry['cpu']} on a 2-core CPU without a GPU ({entry['how']}); "
-            f"GPU: {entry['gpu']}.")
+RUNTIME_POINTER = ("Run time: a few minutes on a laptop CPU; the course table in the "
+                   "[README](../../README.md#the-notebooks) gives the measured times.")
 
 
 def sync(nb_path: Path) -> bool:
     """Rewrite badge, run time and setup block; True if the notebook changed."""
     nb = nbformat.read(nb_path, as_version=4)
     release = f"notebooks/{nb_path.parent.name}/{nb_path.name}"
-    runtime = runtime_sentence(nb_path.parent.name)
     changed = False
     for cell in nb.cells:
         src = cell.source
         if cell.cell_type == "markdown" and BADGE.search(src):
             src = BADGE.sub(lambda _: colab_badge(release), src)
-            if runtime:
-                src = RUNTIME.sub(lambda _: runtime, src, count=1)
+            src = RUNTIME.sub(lambda _: RUNTIME_POINTER, src, count=1)
         if cell.cell_type == "code" and SETUP_MARKER in src:
             src = re.sub(re.escape(SETUP_MARKER) + r".*?# --- end of the Colab block ---",
                          lambda _: SETUP_HEAD, src, flags=re.DOTALL)

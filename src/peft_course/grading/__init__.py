@@ -16,6 +16,8 @@ _API = {
                  "release", "score_table", "submit"],
     "course_check": ["BLANK_STEPS_SCALE", "self_check"],
     "execute": ["record_times", "run_course", "run_notebook"],
+    "outputs": ["execute_copy", "output_problems", "store_outputs"],
+    "prose": ["CHECKED", "prose_counts", "prose_numbers", "prose_problems"],
 }
 _MODULE = {name: module for module, names in _API.items() for name in names}
 __all__ = sorted(_MODULE)

@@ -14,6 +14,8 @@ USAGE = """\
   python -m peft_course.grading grade [--force]         # _grading/submitted/ -> table + feedback
   python -m peft_course.grading check [--execute]       # the checks `make test` runs, on this repo
   python -m peft_course.grading course [NN_topic ...]   # execute the solutions (make course)
+  python -m peft_course.grading outputs [NN_topic ...]  # execute, store the checked cells' outputs
+  python -m peft_course.grading prose                   # the prose rule: unvouched numbers
   python -m peft_course.grading course --record "quiet machine, 2026-11-22"
       # also write each notebook that ran without error into scripts/notebook_times.json
   python -m peft_course.grading course --record-from benchmarks/results/cpu.json --record "..."
@@ -53,7 +55,29 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
                           "and when they were measured")
     crs.add_argument("--record-from", type=Path, metavar="RESULTS_JSON",
                      help="record the course times of a benchmarks/run.py --course results file")
+    out = sub.add_parser("outputs", parents=[common],
+                         help="execute solutions, store the outputs of nbval-check-output cells")
+    out.add_argument("names", nargs="*", help="NN_topic names (default: all)")
+    sub.add_parser("prose", parents=[common],
+                   help="numbers in the solutions' markdown that no checked output vouches for")
     return parser, crs
+
+
+def _prose(root: Path) -> int:
+    """`prose`: the prose rule and the checked-output rules, with a count per notebook."""
+    from .outputs import output_problems
+    from .prose import HOW_TO_FIX, prose_counts, prose_problems
+
+    problems = output_problems(root) + prose_problems(root)
+    for name, (total, bad) in prose_counts(root).items():
+        print(f"  {name:<26} {total:>4} numbers in the prose, {bad} unvouched")
+    for p in problems:
+        print(f"FAIL {p}")
+    if problems:
+        print(f"{len(problems)} problem(s); to fix: {HOW_TO_FIX}")
+    else:
+        print("prose check passed")
+    return 1 if problems else 0
 
 
 def _course(parser: argparse.ArgumentParser, args: argparse.Namespace, root: Path) -> int:
@@ -109,6 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root or repo_path()
     if args.command == "course":
         return _course(course_parser, args, root.resolve())
+    if args.command == "prose":
+        return _prose(root)
+    if args.command == "outputs":
+        from .execute import cell_timeout
+        from .outputs import store_outputs
+
+        report = store_outputs(root, args.names or None, timeout=cell_timeout())
+        print("\n".join(report))
+        return 1 if any("not stored" in line for line in report) else 0
     from .pipeline import HiddenTestsChecksum, grade, release
     from .results import GRADING
 
