@@ -56,6 +56,35 @@ def leak_problems(root: Path) -> list[str]:
 
 
 EXERCISE = re.compile(r"^### Exercise \d+ \((easy|medium|stretch)\): \S", re.MULTILINE)
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)[^)]*\)")  # ![alt](target "title")
+DISPLAYED = re.compile(r"\bImage\(\s*(filename\s*=\s*)?[^)]*\.(png|jpe?g|svg)")
+
+
+def image_problems(path: Path) -> list[str]:
+    """Figures are markdown images whose relative path resolves from the solution notebook and from
+    its released copy in notebooks/ (so GitHub, Lab and nbconvert show them before any cell runs),
+    each with alt text; no code cell displays an image file."""
+    path = Path(path)
+    release = path.parents[2] / "notebooks" / path.parent.name
+    problems = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        where = f"cell {cell.get('id')}"
+        if cell.cell_type == "code" and DISPLAYED.search(cell.source):
+            problems.append(f"{where} displays an image file from code: make it a markdown image "
+                            "![alt](../../images/NAME.png) so it shows without running")
+        if cell.cell_type != "markdown":
+            continue
+        for alt, target in IMAGE.findall(cell.source):
+            if re.match(r"[a-z]+://", target):
+                continue
+            if not alt.strip():
+                problems.append(f"{where}: the image {target} has no alt text")
+            for folder in (path.parent, release):
+                if not (folder / target).is_file():
+                    problems.append(f"{where}: the image {target} does not exist from "
+                                    f"{folder.parent.name}/{folder.name}/")
+    return problems
+
 
 
 def lint_notebook(path: Path) -> list[str]:
@@ -85,6 +114,7 @@ def lint_notebook(path: Path) -> list[str]:
     first_code = next((c.source for c in nb.cells if c.cell_type == "code"), "")
     if "print(environment_report())" not in first_code:
         problems.append("the first code cell is not the setup cell printing environment_report()")
+    problems += image_problems(path)
     for heading in ("## Summary", "## Next steps"):
         if not any(re.search(rf"^{heading}\s*$", t, re.MULTILINE) for t in text):
             problems.append(f"no '{heading}' section")

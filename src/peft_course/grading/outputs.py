@@ -3,9 +3,9 @@
 A cell tagged `nbval-check-output` prints the same thing on every device and run (counts, shapes,
 config fields, a formula's value), so its output is committed with the solution notebook and
 `make test` compares it with a fresh execution (`pytest --nbval-lax`). Every autograded test
-cell carries the tag with no output: a failed assert, and also a warning on stderr (which would
-score the cell 0 in nbgrader), fails nbval. No other cell keeps an output; the student notebooks
-are released without any. `python -m peft_course.grading outputs` executes the solutions and
+cell carries the tag with no output and an execution count (nbval compares only cells that carry
+one): a failed assert, and also a warning on stderr (which would score the cell 0 in nbgrader),
+fails nbval. No other cell keeps an output; the student notebooks are released without any. `python -m peft_course.grading outputs` executes the solutions and
 stores the outputs of the tagged cells.
 """
 
@@ -49,6 +49,9 @@ def notebook_output_problems(path: Path) -> list[str]:
             problems.append(f"{where} has an output or execution count but no {CHECKED} tag: "
                             "only checked cells keep outputs (python -m peft_course.grading "
                             "outputs)")
+        if is_checked(cell) and cell.execution_count is None:
+            problems.append(f"{where} is tagged {CHECKED} without an execution count: nbval "
+                            "would not compare it (python -m peft_course.grading outputs)")
         if is_checked(cell) and not is_autograded_test(cell) and not output_text(cell).strip():
             problems.append(f"{where} is tagged {CHECKED} but has no stored text output: run "
                             "python -m peft_course.grading outputs")
@@ -105,8 +108,8 @@ def store_outputs(root: Path, names: list[str] | None = None, timeout: int = 900
                 continue
             keep = is_checked(cell) and not is_autograded_test(cell)
             cell.outputs = [_clean(o) for o in ran[cell.get("id")].outputs] if keep else []
-            count += keep  # nbval compares only cells that carry an execution count
-            cell.execution_count = count if keep else None
+            count += is_checked(cell)  # nbval compares only cells that carry an execution count
+            cell.execution_count = count if is_checked(cell) else None
         write_text_atomic(path, nbformat.writes(source) + "\n")
         report.append(f"{name}: stored the outputs of "
                       f"{sum(is_checked(c) and bool(c.outputs) for c in source.cells)} checked cells")

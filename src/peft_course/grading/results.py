@@ -141,8 +141,10 @@ def blank_zero_problems(root: Path, name: str, student: str = BLANK_STUDENT) -> 
             for c in cells if c.autograded_test and c.score != 0]
 
 
-def graded_problems(root: Path, names: list[str] | None = None) -> list[str]:
-    """Checks (a), (d), (e) on a course autograded by self_check."""
+def graded_problems(root: Path, names: list[str] | None = None,
+                    solutions: bool = True) -> list[str]:
+    """Checks (a), (d), (e) on a course autograded by self_check ((e) alone without
+    `solutions`)."""
     return [p for name in names or assignments(root)
-            for p in execution_problems(root, name) + full_marks_problems(root, name)
-            + blank_zero_problems(root, name)]
+            for p in (execution_problems(root, name) + full_marks_problems(root, name)
+                      if solutions else []) + blank_zero_problems(root, name)]

@@ -1,0 +1,60 @@
+"""The notebook lane's pytest plugin (`pytest -p peft_course.grading.nbval_lane`): nbval's cells
+count as slow tests, and the run ends with one line per executed notebook (seconds, output-checked
+cells, autograded tests), so the CI log shows where the time goes and what nbval compared.
+
+    pytest -m slow -p peft_course.grading.nbval_lane --nbval-lax --nbval-current-env tests solutions
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from .outputs import is_autograded_test, is_checked
+
+_SECONDS: dict[str, float] = defaultdict(float)  # notebook path -> setup + call + teardown time
+_FAILED: dict[str, int] = defaultdict(int)
+
+
+def _notebook(nodeid: str) -> str | None:
+    path = nodeid.split("::", 1)[0]
+    return path if path.endswith(".ipynb") else None
+
+
+def notebook_counts(path: Path) -> tuple[int, int]:
+    """(cells whose stored output nbval compares, autograded test cells) of one notebook."""
+    cells = [c for c in nbformat.read(path, as_version=4).cells if is_checked(c)]
+    tests = sum(is_autograded_test(c) for c in cells)
+    return len(cells) - tests, tests
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if _notebook(item.nodeid):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_runtest_logreport(report):
+    path = _notebook(report.nodeid)
+    if path:
+        _SECONDS[path] += report.duration  # the kernel starts in the first cell's setup
+        _FAILED[path] += report.failed
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if not _SECONDS:
+        return
+    terminalreporter.section("solution notebooks executed by nbval")
+    total = 0.0
+    for path, seconds in _SECONDS.items():
+        checked, tests = notebook_counts(Path(config.rootpath, path))
+        total += seconds
+        status = "ok" if not _FAILED[path] else f"{_FAILED[path]} cell(s) FAILED"
+        terminalreporter.write_line(
+            f"  {Path(path).stem:<26} {seconds:6.0f} s  {checked:3d} output-checked cells, "
+            f"{tests} autograded tests  {status}")
+    terminalreporter.write_line(f"  {len(_SECONDS)} notebooks in {total:.0f} s")
