@@ -2,7 +2,7 @@
 
     python scripts/readme_table.py          # rewrite the table between the markers in README.md
     python scripts/readme_table.py --check  # exit 1 if README.md is out of date
-Times come from `scripts/run_course.py --record` (or `--record-from` a `benchmarks/run.py --course`
+Times come from `python -m peft_course.grading course --record` (or `--record-from` a `benchmarks/run.py --course`
 results file), which writes scripts/notebook_times.json.
 """
 
