@@ -195,3 +195,17 @@ def test_image_check_catches_a_missing_figure_and_a_code_displayed_one(tmp_path)
     assert any("missing.png has no alt text" in p for p in problems), problems
     assert sum("missing.png does not exist" in p for p in problems) == 2  # solution and release
     assert any("cell 00-setup displays an image file" in p for p in problems), problems
+
+
+def test_notebook_lane_marks_nbval_cells_slow_and_reports_each_notebook(checked_course, tmp_path):
+    times = tmp_path / "times.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "slow", "--nbval-lax",
+         "--nbval-current-env", "-p", "peft_course.grading.nbval_lane", "--notebook-times",
+         str(times), str(_notebook(checked_course))],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert "7 passed" in run.stdout  # every code cell of the fixture, selected by -m slow
+    assert "1 output-checked cells, 3 autograded tests  ok" in run.stdout
+    rows = json.loads(times.read_text())["course"]["notebooks"]
+    assert [(r["name"], r["ok"]) for r in rows] == [(NAME, True)] and rows[0]["seconds"] > 0

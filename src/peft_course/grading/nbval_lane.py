@@ -3,10 +3,15 @@ count as slow tests, and the run ends with one line per executed notebook (secon
 cells, autograded tests), so the CI log shows where the time goes and what nbval compared.
 
     pytest -m slow -p peft_course.grading.nbval_lane --nbval-lax --nbval-current-env tests solutions
+
+`--notebook-times FILE` also writes the seconds in the format of a `benchmarks/run.py --course`
+results file, so `python -m peft_course.grading course --record-from FILE --record "..."` can put
+them into the README table.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -17,6 +22,11 @@ from .outputs import is_autograded_test, is_checked
 
 _SECONDS: dict[str, float] = defaultdict(float)  # notebook path -> setup + call + teardown time
 _FAILED: dict[str, int] = defaultdict(int)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--notebook-times", metavar="FILE", default=None,
+                     help="write each solution notebook's nbval seconds to FILE (JSON)")
 
 
 def _notebook(nodeid: str) -> str | None:
@@ -58,3 +68,22 @@ def pytest_terminal_summary(terminalreporter, config):
             f"  {Path(path).stem:<26} {seconds:6.0f} s  {checked:3d} output-checked cells, "
             f"{tests} autograded tests  {status}")
     terminalreporter.write_line(f"  {len(_SECONDS)} notebooks in {total:.0f} s")
+    out = config.getoption("--notebook-times")
+    if out:
+        _write_times(Path(out))
+        terminalreporter.write_line(f"  times written to {out}")
+
+
+def _write_times(path: Path) -> None:
+    import torch
+
+    from ..device import get_device
+    from ..files import write_text_atomic
+
+    rows = [{"name": Path(p).stem, "seconds": round(s, 1), "ok": not _FAILED[p]}
+            for p, s in _SECONDS.items()]
+    machine = {"device": get_device().type,
+               "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps({"machine": machine, "course": {
+        "measured": True, "how": "nbval in make test", "notebooks": rows}}, indent=2) + "\n")
