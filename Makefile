@@ -12,7 +12,7 @@ LAB_IP ?= 127.0.0.1
 # containers and CI often run as root, which Jupyter refuses without this flag
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup model lab test test-fast lint release grade course nbval bench data adapters clean
+.PHONY: help setup model lab test test-fast lint prose release grade course nbval bench data adapters clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,15 +29,29 @@ setup: $(STAMP) ## create .venv and install the course (idempotent)
 model: setup ## convert the embedded SmolLM2-135M-Instruct once into the safetensors cache
 	$(BIN)/python -m peft_course.models
 
+# repo-local Lab defaults in jupyter/labconfig/default_setting_overrides.json: Markdown opens as its
+# rendered preview (the README first screen) and no Jupyter-news pop-up. They are defaults only: a
+# learner's own Lab settings still win, and nothing is written to ~/.jupyter or the venv.
+LAB_CONFIG := $(CURDIR)/jupyter
 lab: model ## MAIN: set up, prepare the model, and start Jupyter Lab on the course
-	$(BIN)/jupyter lab --no-browser $(LAB_ROOT) --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.root_dir=$(CURDIR) \
+	JUPYTER_CONFIG_PATH=$(LAB_CONFIG)$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH)) \
+		$(BIN)/jupyter lab --no-browser $(LAB_ROOT) --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.root_dir=$(CURDIR) \
 		--LabApp.default_url=/lab/tree/README.md
 
-test: model lint ## every check: lint, then the fast tests (fail fast), then notebooks and training
-	$(BIN)/python -m pytest -ra -m "not slow"
-	$(BIN)/python -m pytest -ra -m slow
+# The notebook lane: nbval executes each solution once (hidden tests and the committed outputs of
+# cells tagged nbval-check-output must hold); nbgrader autogrades the blank student notebooks.
+NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with configs/nbval_sanitize.cfg \
+	-p peft_course.grading.nbval_lane --notebook-times _grading/notebook_times.json
 
-test-fast: model ## quick iteration: everything except notebook execution and long training
+test: model lint ## every check: fast lane (lint, prose, unit tests; fails fast), then the notebook lane
+	@echo "=== fast lane: lint, prose rule, release/leak/contract checks, unit tests ==="
+	$(BIN)/python -m peft_course.grading prose
+	$(BIN)/python -m pytest -ra -m "not slow"
+	@echo "=== notebook lane: solutions under nbval, blank notebooks autograded, training tests ==="
+	$(BIN)/python -m pytest -ra -m slow $(NBVAL) tests solutions
+
+test-fast: model ## quick iteration: the fast lane (prose rule, unit tests), no notebook execution
+	$(BIN)/python -m peft_course.grading prose
 	$(BIN)/python -m pytest -ra -m "not slow"
 
 lint: setup ## ruff on the package, scripts, tests and notebooks
@@ -52,8 +66,11 @@ grade: setup ## autograde everything under _grading/submitted/ and print the sco
 course: model ## execute every solution notebook headless; table of time and headline metric
 	$(BIN)/python -m peft_course.grading course
 
-nbval: model ## execute the solution notebooks with nbval (pytest plugin)
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider solutions
+nbval: model ## execute the solution notebooks with nbval: checked outputs and hidden tests (NB=05 for one)
+	$(BIN)/python -m pytest -ra $(NBVAL) solutions$(if $(NB),/$(NB)*)
+
+prose: setup ## the prose rule: every number in the solutions' markdown is vouched for
+	$(BIN)/python -m peft_course.grading prose
 
 bench: model ## run the benchmarks; results under benchmarks/results/
 	$(BIN)/python benchmarks/run.py
