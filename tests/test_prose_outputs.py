@@ -199,10 +199,13 @@ def test_image_check_catches_a_missing_figure_and_a_code_displayed_one(tmp_path)
 
 def test_notebook_lane_marks_nbval_cells_slow_and_reports_each_notebook(checked_course, tmp_path):
     times = tmp_path / "times.json"
+    elsewhere = tmp_path / "fixtures" / "broken.ipynb"  # not under solutions/: never executed
+    elsewhere.parent.mkdir()
+    shutil.copy(FIXTURE / "submissions" / "broken" / f"{NAME}.ipynb", elsewhere)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "slow", "--nbval-lax",
          "--nbval-current-env", "-p", "peft_course.grading.nbval_lane", "--notebook-times",
-         str(times), str(_notebook(checked_course))],
+         str(times), str(_notebook(checked_course)), str(elsewhere.parent)],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:]
     assert "7 passed" in run.stdout  # every code cell of the fixture, selected by -m slow

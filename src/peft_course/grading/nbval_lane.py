@@ -41,6 +41,15 @@ def notebook_counts(path: Path) -> tuple[int, int]:
     return len(cells) - tests, tests
 
 
+def pytest_ignore_collect(collection_path, config):
+    """nbval executes the course's solution notebooks only: the fixture course's blank and broken
+    notebooks under tests/ are data for the grading tests, not notebooks to run."""
+    parts = collection_path.parts
+    if collection_path.suffix == ".ipynb" and ("solutions" not in parts or "tests" in parts):
+        return True
+    return None
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items):
     for item in items:
