@@ -12,7 +12,8 @@ LAB_IP ?= 127.0.0.1
 # containers and CI often run as root, which Jupyter refuses without this flag
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup model lab test test-fast lint prose release grade course nbval bench data adapters clean
+.PHONY: help setup model lab test test-fast lint prose release grade course nbval bench data adapters clean \
+	gpu-smoke gpu-smoke-wheels
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,6 +82,19 @@ data: setup ## rebuild data/ (deterministic)
 adapters: model ## retrain the adapters the course ships under adapters/
 	$(BIN)/python scripts/make_adapters.py
 
+# The GPU smoke check (docs/gpu.md): every solution on a tiny random model of the course's
+# architecture on DEVICE, at SMOKE_SCALE of the step counts; fails on errors that are not the
+# notebooks' own assertions. On the GPU machine there is no venv: python3 runs it.
+# SMOKE_ARGS passes more options, e.g. SMOKE_ARGS="--only 03,07 --layers 30".
+DEVICE ?= cuda
+SMOKE_SCALE ?= 0.1
+SMOKE_PY := $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+gpu-smoke: ## smoke-run every solution on a tiny random model on DEVICE (cuda; DEVICE=cpu here)
+	$(SMOKE_PY) scripts/gpu_smoke.py --device $(DEVICE) --scale $(SMOKE_SCALE) $(SMOKE_ARGS)
+
+gpu-smoke-wheels: ## download .whl/ and make _smoke/base for the GPU machine (docs/gpu.md)
+	$(SMOKE_PY) scripts/gpu_smoke.py --wheels
+
 clean: ## remove the venv, caches and grading work folders (keeps the model cache)
-	rm -rf $(VENV) _grading .pytest_cache .ruff_cache src/*.egg-info
+	rm -rf $(VENV) _grading _smoke .pytest_cache .ruff_cache src/*.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -32,6 +32,40 @@ def test_device_and_dtype_choice(monkeypatch, machine, device_type, dtype):
     assert dev.get_dtype() == dtype
 
 
+@pytest.mark.parametrize(
+    ("machine", "flags"),
+    [
+        ({}, {"bf16": False, "fp16": False}),
+        ({"mps": True}, {"bf16": False, "fp16": False}),
+        ({"cuda": True, "bf16": True}, {"bf16": True, "fp16": False}),
+        ({"cuda": True, "bf16": False}, {"bf16": False, "fp16": True}),  # a T4: fp16 + loss scaling
+    ],
+)
+def test_mixed_precision_is_chosen_in_one_place(monkeypatch, machine, flags):
+    _machine(monkeypatch, **machine)
+    assert dev.mixed_precision() == flags
+    from peft_course.train import TrainConfig, training_arguments
+
+    if not machine.get("cuda"):  # TrainingArguments refuses bf16/fp16 without the hardware
+        args = training_arguments(TrainConfig(), "/tmp/unused", has_eval=False)
+        assert (args.bf16, args.fp16) == (flags["bf16"], flags["fp16"])
+
+
+def test_switched_off_capabilities_take_the_fallback(monkeypatch):
+    _machine(monkeypatch, cuda=True, bf16=True)
+    assert dev.half_unavailable(torch.bfloat16) is None
+    monkeypatch.setenv("PEFT_COURSE_DISABLE", "bf16, bitsandbytes")
+    assert dev.disabled_features() == {"bf16", "bitsandbytes"}
+    assert "PEFT_COURSE_DISABLE" in dev.half_unavailable(torch.bfloat16)
+    assert dev.half_unavailable(torch.float16) is None
+    assert dev.mixed_precision() == {"bf16": False, "fp16": True}
+    from peft_course.models import quantization_config, quantization_unavailable
+
+    assert "PEFT_COURSE_DISABLE" in quantization_unavailable()
+    with pytest.warns(UserWarning, match="Falling back to full precision"):
+        assert quantization_config(load_in_8bit=True) is None
+
+
 def test_device_override(monkeypatch):
     _machine(monkeypatch, cuda=True, bf16=True)
     monkeypatch.setenv("PEFT_COURSE_DEVICE", "cpu")

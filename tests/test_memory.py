@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from peft_course.memory import rss_mib, track_peak_rss
+from peft_course.memory import rss_mib, track_peak_memory, track_peak_rss
 
 
 def test_peak_sees_a_temporary_allocation():
@@ -26,3 +26,27 @@ def test_second_block_does_not_inherit_the_first_peak():
         del tiny
     if small.exact:
         assert small.extra < 64, small
+
+
+def test_peak_memory_reads_the_rss_off_cuda_and_names_its_counter():
+    with track_peak_memory("cpu") as mem:
+        block = np.ones(64 * 2**20 // 8)
+        del block
+    assert mem.counter == "process RSS"
+    if mem.exact:
+        assert 48 < mem.extra < 256, mem
+
+
+def test_peak_memory_uses_the_accelerator_counters_on_cuda(monkeypatch):
+    """On CUDA the GPU's own counters are read (mocked here: this machine has no GPU)."""
+    import torch
+
+    allocated = {"now": 100 * 2**20, "peak": 0}
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: allocated.update(peak=allocated["now"]))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: allocated["now"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: allocated["peak"])
+    with track_peak_memory("cuda") as mem:
+        allocated["peak"] = 612 * 2**20  # what a training step would push the counter to
+    assert mem.counter == "torch.cuda.max_memory_allocated"
+    assert (mem.start, mem.peak, mem.extra) == (100, 612, 512)

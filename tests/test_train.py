@@ -122,3 +122,22 @@ def test_converted_adapter_on_the_untouched_base_gives_the_trained_logits(init, 
     error = float((shared - trained).abs().max())
     assert moved > 1e-2, f"training did not change the logits ({moved:.1e})"
     assert error < 1e-4, f"converted adapter differs from the trained model by {error:.1e}"
+
+
+def test_checkpointing_flag_follows_the_installed_transformers(monkeypatch):
+    """transformers 5.17 (the GPU machine's) has gradient_checkpointing only; newer 5.x renamed it."""
+    import dataclasses
+
+    from peft_course import train
+
+    assert train._checkpointing_arguments(True) == {
+        "activation_checkpointing": True, "activation_checkpointing_kwargs": {"use_reentrant": False}}
+
+    @dataclasses.dataclass
+    class OlderArguments:  # the fields of an older TrainingArguments that matter here
+        gradient_checkpointing: bool = False
+        gradient_checkpointing_kwargs: dict | None = None
+
+    monkeypatch.setattr(train, "TrainingArguments", OlderArguments)
+    assert train._checkpointing_arguments(False) == {
+        "gradient_checkpointing": False, "gradient_checkpointing_kwargs": {"use_reentrant": False}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 # The one place that holds the repository's location; badges and the Colab setup use it.
+# A fork: `python scripts/sync_colab.py --repo OWNER/NAME` rewrites the default below.
 REPO = os.environ.get("PEFT_COURSE_REPO", "peft-course/peft-course")
 BRANCH = "main"
 REPO_URL = f"https://github.com/{REPO}"

@@ -38,8 +38,44 @@ def get_dtype(device: torch.device | str | None = None) -> torch.dtype:
     """
     device = torch.device(device) if device is not None else get_device()
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float16 if half_unavailable(torch.bfloat16, device) else torch.bfloat16
     return torch.float32
+
+
+def disabled_features() -> set[str]:
+    """Capabilities switched off by ``PEFT_COURSE_DISABLE`` (comma-separated: ``bitsandbytes``,
+    ``bf16``), to run the fallback paths on a machine that has them. Introduced in 07_merging."""
+    return {f.strip().lower() for f in os.environ.get("PEFT_COURSE_DISABLE", "").split(",") if f.strip()}
+
+
+def half_unavailable(dtype: torch.dtype, device: torch.device | str | None = None) -> str | None:
+    """Why ``dtype`` (bf16 or fp16) cannot be used on ``device``, or None where it can: bf16 needs
+    a GPU generation that has it (a T4 has not); CPUs and MPS run both.
+
+    Introduced in 07_merging.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
+    if name in disabled_features():
+        return f"{name} switched off by PEFT_COURSE_DISABLE"
+    if dtype == torch.bfloat16 and device.type == "cuda":
+        if not torch.cuda.is_bf16_supported(including_emulation=False):
+            return "this GPU has no bf16 (it came with compute capability 8.0, e.g. the A100)"
+    return None
+
+
+def mixed_precision(device: torch.device | str | None = None) -> dict[str, bool]:
+    """The ``bf16``/``fp16`` flags of ``TrainingArguments`` (and TRL's ``SFTConfig``/``DPOConfig``)
+    for ``device``: the one place the course chooses its training precision.
+
+    bf16 autocast where the GPU supports it; fp16 autocast with loss scaling (the Trainer's
+    gradient scaler) on older CUDA GPUs such as Colab's T4; neither on MPS and CPU, where the
+    course trains in fp32. The weights stay fp32 in every case (mixed precision, not half weights).
+
+    Introduced in 04_lora_sft.
+    """
+    half = get_dtype(device)
+    return {"bf16": half == torch.bfloat16, "fp16": half == torch.float16}
 
 
 def is_colab() -> bool:

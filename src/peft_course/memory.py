@@ -85,3 +85,43 @@ def track_peak_rss():
     finally:
         result.peak = max(_peak_mib(), result.start)
         result.extra = result.peak - result.start
+
+
+class PeakMemory(PeakRSS):
+    """Result of ``track_peak_memory``: as ``PeakRSS``, plus ``counter``, what was measured."""
+
+    counter = "process RSS"
+
+
+@contextmanager
+def track_peak_memory(device=None):
+    """Peak memory of the block on ``device`` (default: the course's device), in MiB.
+
+    On CUDA the accelerator's own counters (``torch.cuda.max_memory_allocated``: tensors the
+    block allocated on the GPU, weights already there counted in ``start``); elsewhere the peak
+    resident memory of the process (``track_peak_rss``; MPS shares the machine's memory, which
+    the RSS sees). ``counter`` names what was measured, for the printed table.
+
+    Introduced in 06_trl_peft.
+    """
+    import torch
+
+    from .device import get_device
+
+    device = torch.device(device) if device is not None else get_device()
+    result = PeakMemory()
+    if device.type != "cuda":
+        with track_peak_rss() as rss:
+            yield result
+        result.start, result.peak, result.extra, result.exact = rss.start, rss.peak, rss.extra, rss.exact
+        return
+    result.counter = "torch.cuda.max_memory_allocated"
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    result.start = torch.cuda.memory_allocated(device) / 2**20
+    try:
+        yield result
+    finally:
+        torch.cuda.synchronize(device)
+        result.peak = torch.cuda.max_memory_allocated(device) / 2**20
+        result.extra = result.peak - result.start

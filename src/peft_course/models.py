@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
-from .device import get_device
+from .device import disabled_features, get_device
 from .files import atomic_folder
 from .hub_cache import register_snapshot
 
@@ -65,7 +65,31 @@ def _cache_is_valid(folder: Path) -> bool:
         return False
 
 
+def _local_override() -> Path | None:
+    """The folder that ``PEFT_COURSE_MODEL`` names, where it names a local model folder."""
+    name = os.environ.get("PEFT_COURSE_MODEL", "")
+    path = Path(name).expanduser()
+    return path if name and (path / "config.json").is_file() else None
+
+
 def prepare_default_model(force: bool = False) -> Path:
+    """The course model's local folder: where ``PEFT_COURSE_MODEL`` names a local model folder
+    (with config.json), that folder, as is; otherwise the embedded model's safetensors cache,
+    converted once from the GGUF.
+
+    Every caller that wants "the course model's folder" (``from_pretrained(folder)``,
+    ``AutoConfig``) thus follows the override, as ``load_model()`` does; a hub id in
+    ``PEFT_COURSE_MODEL`` is no folder, and leaves this the embedded cache.
+
+    Introduced in 01_peft_taxonomy.
+    """
+    override = _local_override()
+    if override is not None:
+        return override
+    return _prepare_embedded(force)
+
+
+def _prepare_embedded(force: bool = False) -> Path:
     """Convert the embedded GGUF once into a safetensors folder and return its path.
 
     A GGUF-loaded model refuses ``save_pretrained``, so the de-quantised weights are copied into
@@ -73,8 +97,6 @@ def prepare_default_model(force: bool = False) -> Path:
     so an interrupted conversion never looks finished; a corrupt cache is rebuilt. The folder is
     also registered as ``HUB_ID`` in the hub cache, so ``from_pretrained(HUB_ID)`` and adapters
     that name it load this copy offline (``HF_HUB_OFFLINE=1``).
-
-    Introduced in 01_peft_taxonomy.
     """
     target = cache_dir()
     if not force and _cache_is_valid(target):
@@ -117,7 +139,7 @@ def resolve_model(name: str | None = None) -> tuple[str, bool]:
     """
     name = name or model_name()
     if name in (DEFAULT_MODEL, HUB_ID) and not Path(name).exists():
-        return str(prepare_default_model()), True
+        return str(_prepare_embedded()), True
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -181,8 +203,26 @@ def _load_or_rebuild(auto_class, path: str, embedded: bool, **kwargs):
             "rebuilding it from the GGUF file.",
             stacklevel=3,
         )
-        fresh = prepare_default_model(force=True)
+        fresh = _prepare_embedded(force=True)
         return auto_class.from_pretrained(fresh, **kwargs)
+
+
+def quantization_unavailable(device: torch.device | str | None = None) -> str | None:
+    """Why bitsandbytes 8-bit/4-bit weights cannot be used on ``device`` (default: the course's
+    device), or None where they can. Notebooks print it in one line and skip the section.
+
+    Introduced in 07_merging.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    if "bitsandbytes" in disabled_features():
+        return "bitsandbytes switched off by PEFT_COURSE_DISABLE"
+    if device.type == "mps":
+        return "bitsandbytes does not support Apple MPS"
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception as err:  # ImportError, or a broken native library
+        return f"bitsandbytes is not usable ({type(err).__name__}: {err})"
+    return None
 
 
 def quantization_config(
@@ -199,14 +239,7 @@ def quantization_config(
         raise ValueError("Choose one of load_in_8bit and load_in_4bit, not both.")
     bits = "8-bit" if load_in_8bit else "4-bit"
     device = device or get_device()
-    reason = None
-    if device.type == "mps":
-        reason = "bitsandbytes does not support Apple MPS"
-    else:
-        try:
-            import bitsandbytes  # noqa: F401
-        except Exception as err:  # ImportError, or a broken native library
-            reason = f"bitsandbytes is not usable ({type(err).__name__}: {err})"
+    reason = quantization_unavailable(device)
     if reason:
         warnings.warn(
             f"{bits} loading is unavailable: {reason}. Falling back to full precision "
@@ -303,5 +336,5 @@ def _register_in_hub_cache(folder: Path) -> Path:
 
 
 if __name__ == "__main__":  # `python -m peft_course.models`: prepare the embedded model
-    folder = prepare_default_model()
+    folder = _prepare_embedded()
     print(f"Embedded model ready: {folder}")

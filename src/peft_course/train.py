@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 import warnings
@@ -11,12 +12,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
-import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import Trainer, TrainingArguments
 
 from .data import CompletionCollator, tokenize_dataset
-from .device import get_device, get_dtype, is_main_process, set_seed
+from .device import get_device, is_main_process, mixed_precision, set_seed
 from .files import atomic_folder
 
 # Named target-module sets for Llama-family models (SmolLM2, Llama, Mistral, Qwen).
@@ -163,11 +163,18 @@ class TrainResult:
     _keep: object = field(default=None, repr=False)  # keeps a temporary initial_adapter alive
 
 
+def _checkpointing_arguments(enabled: bool) -> dict:
+    """transformers renamed ``gradient_checkpointing`` to ``activation_checkpointing`` during 5.x
+    (5.17, on a GPU machine here, has only the old name): use whichever this version has."""
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    name = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {name: enabled, f"{name}_kwargs": {"use_reentrant": False}}
+
+
 def training_arguments(cfg: TrainConfig, output_dir: str, has_eval: bool, **overrides):
     """``TrainingArguments`` for a LoRA run on the current device (fp32 on CPU, bf16/fp16 on
     GPUs that support them). Introduced in 04_lora_sft."""
     device = get_device()
-    half = get_dtype(device) if device.type == "cuda" else None
     kwargs = dict(
         output_dir=output_dir,
         max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
@@ -179,8 +186,7 @@ def training_arguments(cfg: TrainConfig, output_dir: str, has_eval: bool, **over
         lr_scheduler_type=cfg.lr_scheduler_type,
         warmup_steps=cfg.warmup_ratio,  # a float < 1 is a fraction of the total steps
         weight_decay=cfg.weight_decay,
-        activation_checkpointing=cfg.activation_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False},
+        **_checkpointing_arguments(cfg.activation_checkpointing),
         logging_steps=cfg.logging_steps,
         eval_strategy=("steps" if cfg.eval_steps else "no") if has_eval else "no",
         eval_steps=cfg.eval_steps or None,
@@ -188,8 +194,7 @@ def training_arguments(cfg: TrainConfig, output_dir: str, has_eval: bool, **over
         report_to="none",
         seed=cfg.seed,
         data_seed=cfg.seed,
-        bf16=half == torch.bfloat16,
-        fp16=half == torch.float16,
+        **mixed_precision(device),
         use_cpu=device.type == "cpu",
         dataloader_num_workers=0,
         remove_unused_columns=False,
