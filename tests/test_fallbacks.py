@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS_07 = ("07-setup", "07-base", "07-adapter", "07-merge", "07-int8", "07-half",
+SECTIONS_07 = ("07-setup", "07-base", "07-adapter", "07-exm-solution", "07-merge", "07-int8", "07-half",
                "07-safe-merge")
 
 

@@ -148,6 +148,8 @@ def test_catches_markers_and_outputs_in_a_student_notebook(course):
     ("00-title", lambda s: s.split("\n")[0], "Colab badge"),
     ("00-objectives", lambda s: s.rsplit("\n", 2)[0], "3-5 bullets"),
     ("00-ex3", lambda s: s.replace("(stretch)", "(hard)"), "not labelled"),
+    ("00-ex3", lambda s: s.replace("(stretch)", "(stretch, graded)"), "not labelled"),
+    ("00-ex3", lambda s: s.replace("(stretch)", "(stretch, guided)"), "a guided exercise must be easy"),
     ("00-next", lambda s: s.replace("## Next steps", "## What now"), "'## Next steps'"),
     ("00-setup", lambda s: s.replace("print(environment_report())", "pass"), "setup cell"),
 ])

@@ -13,6 +13,7 @@ from peft_course.lora import matches_target
 from peft_course.train import (
     TARGET_SETS,
     TrainConfig,
+    loss_history,
     resolve_target_modules,
     save_adapter,
     train_lora,
@@ -106,6 +107,7 @@ def test_converted_adapter_on_the_untouched_base_gives_the_trained_logits(init, 
                       per_device_train_batch_size=4, warmup_ratio=0.0)
     result = train_lora(base, tokenizer, _rows(), cfg=cfg, disable_tqdm=True)
     assert result.steps == 4 and [s for s, _ in result.history["train"]] == [1, 2, 3, 4]
+    assert loss_history(result.log_history) == result.history  # the Trainer's raw log, kept
     with torch.no_grad():
         trained = result.model(ids).logits
     folder = save_adapter(result, tmp_path / init, tokenizer=tokenizer,

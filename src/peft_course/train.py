@@ -161,6 +161,7 @@ class TrainResult:
     config: dict  # asdict(TrainConfig)
     initial_adapter: str | None = None  # the adapter before training (OLoRA/PiSSA conversion)
     _keep: object = field(default=None, repr=False)  # keeps a temporary initial_adapter alive
+    log_history: list = field(default_factory=list, repr=False)  # the Trainer's log entries
 
 
 def _checkpointing_arguments(enabled: bool) -> dict:
@@ -210,8 +211,9 @@ def _tokenized(rows, tokenizer, max_length: int):
     return tokenize_dataset(rows, tokenizer, max_length)
 
 
-def _history(log_history: list[dict]) -> dict:
-    """``(step, loss)`` and ``(step, eval_loss)`` pairs from ``trainer.state.log_history``."""
+def loss_history(log_history: list[dict]) -> dict:
+    """``{"train": [(step, loss)], "eval": [(step, eval_loss)]}`` from a Trainer's
+    ``trainer.state.log_history``. Introduced in 04_lora_sft."""
     return {
         "train": [(e["step"], float(e["loss"])) for e in log_history if "loss" in e],
         "eval": [(e["step"], float(e["eval_loss"])) for e in log_history if "eval_loss" in e],
@@ -284,7 +286,8 @@ def train_lora(
     model.eval()
     return TrainResult(
         model=model,
-        history=_history(trainer.state.log_history),
+        history=loss_history(trainer.state.log_history),
+        log_history=list(trainer.state.log_history),
         steps=trainer.state.global_step,
         seconds=seconds,
         trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),

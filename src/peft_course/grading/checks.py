@@ -55,7 +55,10 @@ def leak_problems(root: Path) -> list[str]:
     return problems
 
 
-EXERCISE = re.compile(r"^### Exercise \d+ \((easy|medium|stretch)\): \S", re.MULTILINE)
+# "### Exercise N (tier): title" or "(tier, kind)": graded on the code's result (outcome), on a
+# conclusion the test recomputes (interpretation), or a guided transcription (easy tier only)
+EXERCISE = re.compile(r"^### Exercise \d+ \((easy|medium|stretch)(?:, (outcome|interpretation|guided))?\): \S",
+                      re.MULTILINE)
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)[^)]*\)")  # ![alt](target "title")
 DISPLAYED = re.compile(r"\bImage\(\s*(filename\s*=\s*)?[^)]*\.(png|jpe?g|svg)")
 
@@ -121,7 +124,10 @@ def lint_notebook(path: Path) -> list[str]:
     labelled = [m for t in text for m in EXERCISE.findall(t)]
     unlabelled = [ln for t in text for ln in t.splitlines()
                   if ln.startswith("### Exercise") and not EXERCISE.match(ln)]
-    problems += [f"exercise heading not labelled easy/medium/stretch: {ln!r}" for ln in unlabelled]
+    problems += [f"exercise heading not labelled easy/medium/stretch (optionally ', outcome', "
+                 f"', interpretation' or ', guided'): {ln!r}" for ln in unlabelled]
+    problems += [f"a guided exercise must be easy: {tier}, {kind}" for tier, kind in labelled
+                 if kind == "guided" and tier != "easy"]
     meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
     tests = [c for c, m in zip(nb.cells, meta, strict=True)
              if m.get("grade") and not m.get("solution") and c.cell_type == "code"]
