@@ -49,7 +49,7 @@ test: model lint ## every check: fast lane (lint, prose, unit tests; fails fast)
 	$(BIN)/python -m peft_course.grading prose
 	$(BIN)/python -m pytest -ra -m "not slow"
 	@echo "=== notebook lane: solutions under nbval, blank notebooks autograded, training tests ==="
-	$(BIN)/python -m pytest -ra -m slow $(NBVAL) tests solutions
+	$(BIN)/python -m pytest -ra -m slow --durations=12 $(NBVAL) tests solutions
 
 test-fast: model ## quick iteration: the fast lane (prose rule, unit tests), no notebook execution
 	$(BIN)/python -m peft_course.grading prose
