@@ -45,7 +45,8 @@ def test_cards_are_made_from_the_runs_record(monkeypatch):
         folder = ROOT / "adapters" / task
         info = json.loads((folder / "training_info.json").read_text())
         assert (folder / "README.md").read_text() == model_card(info), (
-            f"adapters/{task}/README.md is stale: `python scripts/make_adapters.py --card-only`")
+            f"adapters/{task}/README.md is stale: `python scripts/make_adapters.py --card-only`"
+        )
 
 
 # --- the registration, on small fake files ---------------------------------------------------
@@ -53,8 +54,11 @@ def test_cards_are_made_from_the_runs_record(monkeypatch):
 
 def _fake_cache(folder: Path) -> Path:
     folder.mkdir(parents=True)
-    for name, text in (("config.json", "{}"), ("model.safetensors", "weights"),
-                       (MARKER, '{"source": "test"}')):
+    for name, text in (
+        ("config.json", "{}"),
+        ("model.safetensors", "weights"),
+        (MARKER, '{"source": "test"}'),
+    ):
         (folder / name).write_text(text)
     return folder
 
@@ -168,23 +172,36 @@ def test_shipped_adapter_loads_by_hub_id_as_another_user_offline():
             if prefix:
                 os.chown(folder, NOBODY, NOBODY)
         home, cache, hf_home = folders
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
-               "PEFT_COURSE_CACHE": str(cache), "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1",
-               "LANG": "C.UTF-8"}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "PEFT_COURSE_CACHE": str(cache),
+            "HF_HOME": str(hf_home),
+            "HF_HUB_OFFLINE": "1",
+            "LANG": "C.UTF-8",
+        }
 
         def run(*args: str) -> subprocess.CompletedProcess:
-            return subprocess.run([*prefix, sys.executable, *args], env=env, cwd=home,
-                                  capture_output=True, text=True, timeout=900)
+            return subprocess.run(
+                [*prefix, sys.executable, *args],
+                env=env,
+                cwd=home,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
 
         check = run("-c", "import peft_course, peft, transformers")
         assert check.returncode == 0, (
             f"the user the test switched to cannot import the course from {sys.executable} "
-            f"(are the repository and the venv readable by others?):\n{check.stderr[-2000:]}")
+            f"(are the repository and the venv readable by others?):\n{check.stderr[-2000:]}"
+        )
         prepared = run("-m", "peft_course.models")  # converts the GGUF into the empty cache
         assert prepared.returncode == 0, prepared.stderr[-3000:]
         assert (cache / "SmolLM2-135M-Instruct" / "model.safetensors").is_file()
-        loaded = run("-c", _AS_USER, str(ROOT / "adapters" / "extract"), row["prompt"],
-                     row["completion"])
+        loaded = run(
+            "-c", _AS_USER, str(ROOT / "adapters" / "extract"), row["prompt"], row["completion"]
+        )
         print(loaded.stdout)
         assert loaded.returncode == 0, loaded.stdout + loaded.stderr[-3000:]
         assert f"uid {NOBODY if prefix else os.getuid()}: max abs logit difference" in loaded.stdout

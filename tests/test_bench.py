@@ -26,8 +26,13 @@ def tiny_model(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("tiny-llama")
     config = LlamaConfig(
-        vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+        vocab_size=256,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
         tie_word_embeddings=True,
     )
     torch.manual_seed(0)
@@ -39,12 +44,34 @@ def tiny_model(tmp_path_factory):
 def bench_run(tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     readme = out / "README.md"
-    readme.write_text("# Benchmarks\n\nIntro kept.\n\n<!-- bench:start -->\nold\n<!-- bench:end -->\n")
+    readme.write_text(
+        "# Benchmarks\n\nIntro kept.\n\n<!-- bench:start -->\nold\n<!-- bench:end -->\n"
+    )
     cmd = [
-        sys.executable, str(ROOT / "benchmarks" / "run.py"), "--model", str(tiny_model),
-        "--rounds", "1", "--steps", "2", "--warmup", "1", "--batch", "2", "--seq", "16",
-        "--prompt-tokens", "8", "--new-tokens", "4", "--reps", "2",
-        "--results-dir", str(out / "results"), "--readme", str(readme),
+        sys.executable,
+        str(ROOT / "benchmarks" / "run.py"),
+        "--model",
+        str(tiny_model),
+        "--rounds",
+        "1",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--batch",
+        "2",
+        "--seq",
+        "16",
+        "--prompt-tokens",
+        "8",
+        "--new-tokens",
+        "4",
+        "--reps",
+        "2",
+        "--results-dir",
+        str(out / "results"),
+        "--readme",
+        str(readme),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PEFT_COURSE_DEVICE": "cpu"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
@@ -132,8 +159,11 @@ def test_course_section_times_each_notebook(tmp_path):
     folder = tmp_path / "solutions" / "00_tiny"
     folder.mkdir(parents=True)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('Headline: 42')")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, folder / "00_tiny.ipynb")
     course = run_course(progress=lambda _: None, root=tmp_path)
     assert course["measured"] and course["all_ok"]

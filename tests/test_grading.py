@@ -112,7 +112,8 @@ def test_release_is_deterministic_and_keeps_cell_ids(course):
 def test_release_removes_student_notebooks_whose_source_is_gone(course):
     shutil.copytree(course / "notebooks" / NAME, course / "notebooks" / "99_old_topic")
     (course / "notebooks" / "99_old_topic" / f"{NAME}.ipynb").rename(
-        course / "notebooks" / "99_old_topic" / "99_old_topic.ipynb")
+        course / "notebooks" / "99_old_topic" / "99_old_topic.ipynb"
+    )
     assert any("99_old_topic" in p for p in grading.regenerate_problems(course))
     grading.release(course)
     assert not (course / "notebooks" / "99_old_topic").exists()
@@ -128,8 +129,11 @@ def test_catches_a_hand_edited_student_notebook(course):
 
 
 def test_catches_a_solution_line_pasted_into_a_student_notebook(course):
-    _edit(_student(course), "00-ex2-solution",
-          lambda s: s.replace("raise NotImplementedError()", "return r * (d_in + d_out)"))
+    _edit(
+        _student(course),
+        "00-ex2-solution",
+        lambda s: s.replace("raise NotImplementedError()", "return r * (d_in + d_out)"),
+    )
     problems = grading.leak_problems(course)
     assert len(problems) == 1 and "'return r * (d_in + d_out)'" in problems[0]
 
@@ -144,15 +148,22 @@ def test_catches_markers_and_outputs_in_a_student_notebook(course):
     assert any("'00-ex1-tests' contains the marker 'BEGIN HIDDEN TESTS'" in p for p in problems)
 
 
-@pytest.mark.parametrize(("cell_id", "edit", "expected"), [
-    ("00-title", lambda s: s.split("\n")[0], "Colab badge"),
-    ("00-objectives", lambda s: s.rsplit("\n", 2)[0], "3-5 bullets"),
-    ("00-ex3", lambda s: s.replace("(stretch)", "(hard)"), "not labelled"),
-    ("00-ex3", lambda s: s.replace("(stretch)", "(stretch, graded)"), "not labelled"),
-    ("00-ex3", lambda s: s.replace("(stretch)", "(stretch, guided)"), "a guided exercise must be easy"),
-    ("00-next", lambda s: s.replace("## Next steps", "## What now"), "'## Next steps'"),
-    ("00-setup", lambda s: s.replace("print(environment_report())", "pass"), "setup cell"),
-])
+@pytest.mark.parametrize(
+    ("cell_id", "edit", "expected"),
+    [
+        ("00-title", lambda s: s.split("\n")[0], "Colab badge"),
+        ("00-objectives", lambda s: s.rsplit("\n", 2)[0], "3-5 bullets"),
+        ("00-ex3", lambda s: s.replace("(stretch)", "(hard)"), "not labelled"),
+        ("00-ex3", lambda s: s.replace("(stretch)", "(stretch, graded)"), "not labelled"),
+        (
+            "00-ex3",
+            lambda s: s.replace("(stretch)", "(stretch, guided)"),
+            "a guided exercise must be easy",
+        ),
+        ("00-next", lambda s: s.replace("## Next steps", "## What now"), "'## Next steps'"),
+        ("00-setup", lambda s: s.replace("print(environment_report())", "pass"), "setup cell"),
+    ],
+)
 def test_lint_catches_a_broken_contract(course, cell_id, edit, expected):
     _edit(_solution(course), cell_id, edit)
     problems = grading.lint_problems(course)
@@ -179,8 +190,10 @@ def clean_run(tmp_path_factory):
     course = _copy_course(tmp_path_factory.mktemp("clean"))
     extra = {s: FIXTURE / "submissions" / s for s in ("partial", "broken")}
     result = grading.self_check(course, TIMEOUT, tmp_path_factory.mktemp("work"), extra)
-    result["scores"] = {s: {c.name: (c.score, c.max_score) for c in cells}
-                        for (s, _), cells in grading.scores(result["work"]).items()}
+    result["scores"] = {
+        s: {c.name: (c.score, c.max_score) for c in cells}
+        for (s, _), cells in grading.scores(result["work"]).items()
+    }
     return result
 
 
@@ -194,12 +207,18 @@ def test_fixture_course_passes_every_check(clean_run):
 def test_partial_submission_gets_partial_credit(clean_run):
     # exercise 2 passes its visible assert (a square layer) and fails the hidden ones
     assert clean_run["scores"]["partial"] == {
-        "00-ex1-tests": (1, 1), "00-ex2-tests": (0, 2), "00-ex3-tests": (3, 3)}
+        "00-ex1-tests": (1, 1),
+        "00-ex2-tests": (0, 2),
+        "00-ex3-tests": (3, 3),
+    }
 
 
 def test_endless_loop_and_crash_score_zero_and_the_rest_is_graded(clean_run):
     assert clean_run["scores"]["broken"] == {
-        "00-ex1-tests": (0, 1), "00-ex2-tests": (0, 2), "00-ex3-tests": (3, 3)}
+        "00-ex1-tests": (0, 1),
+        "00-ex2-tests": (0, 2),
+        "00-ex3-tests": (3, 3),
+    }
     outputs = grading.cell_outputs(clean_run["work"], "broken", NAME)
     assert "CellTimeoutError" in outputs["00-ex1-solution"]["errors"]  # interrupted after TIMEOUT
     assert outputs["00-ex2-solution"]["errors"] == ["ValueError"]
@@ -226,10 +245,19 @@ def planted_run(tmp_path_factory):
     executing checks can see them; one autograde call."""
     course = _copy_course(tmp_path_factory.mktemp("planted"))
     sol = _solution(course)
-    _edit(sol, "00-ex1-tests", lambda s: "assert 1 + 1 == 2  # passes before any work\n"
-          "### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS")
-    _edit(sol, "00-ex2-solution", lambda s: s.replace(
-        "return r * (d_in + d_out)", 'raise RuntimeError("planted")'))
+    _edit(
+        sol,
+        "00-ex1-tests",
+        lambda s: (
+            "assert 1 + 1 == 2  # passes before any work\n"
+            "### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS"
+        ),
+    )
+    _edit(
+        sol,
+        "00-ex2-solution",
+        lambda s: s.replace("return r * (d_in + d_out)", 'raise RuntimeError("planted")'),
+    )
     _edit(sol, "00-ex3-tests", lambda s: "import warnings\n\nwarnings.warn('planted')\n" + s)
     grading.release(course)
     return grading.self_check(course, TIMEOUT, tmp_path_factory.mktemp("work"))["problems"]
@@ -245,8 +273,10 @@ def test_catches_a_solution_that_raises(planted_run):
 
 
 def test_catches_a_graded_cell_that_writes_to_stderr(planted_run):
-    assert any("test 00-ex3-tests gives the solutions 0/3 (stderr output" in p
-               and "planted" in p for p in planted_run)
+    assert any(
+        "test 00-ex3-tests gives the solutions 0/3 (stderr output" in p and "planted" in p
+        for p in planted_run
+    )
 
 
 def test_planted_faults_are_the_only_problems(planted_run):
@@ -259,13 +289,18 @@ def test_planted_faults_are_the_only_problems(planted_run):
 
 
 def test_course_collects_headlines_and_fails_on_an_error(course, capsys):
-    _edit(_solution(course), "00-ex3-solution", lambda s: s + '\nprint("Headline: merged = adapter")')
+    _edit(
+        _solution(course), "00-ex3-solution", lambda s: s + '\nprint("Headline: merged = adapter")'
+    )
     assert main(["course", "--root", str(course)]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[-2].split()[0] == NAME and table[-2].endswith("merged = adapter")
     assert table[-1].split()[-2:] == ["1/1", "ran"]
-    _edit(_solution(course), "00-ex2-solution", lambda s: s.replace(
-        "return r * (d_in + d_out)", 'raise RuntimeError("planted")'))
+    _edit(
+        _solution(course),
+        "00-ex2-solution",
+        lambda s: s.replace("return r * (d_in + d_out)", 'raise RuntimeError("planted")'),
+    )
     assert main(["course", "--root", str(course)]) == 1
     assert "ERROR RuntimeError: planted" in capsys.readouterr().out
 
@@ -273,8 +308,9 @@ def test_course_collects_headlines_and_fails_on_an_error(course, capsys):
 def test_course_records_times_of_notebooks_that_ran(course, tmp_path):
     times_file = course / "scripts" / "notebook_times.json"
     times_file.parent.mkdir(exist_ok=True)
-    times_file.write_text(json.dumps({"99_other": {"cpu": "1 s", "seconds": 1, "how": "x",
-                                                   "gpu": "2 s"}}))
+    times_file.write_text(
+        json.dumps({"99_other": {"cpu": "1 s", "seconds": 1, "how": "x", "gpu": "2 s"}})
+    )
     assert main(["course", "--root", str(course), "--record", "fixture run"]) == 0
     times = json.loads(times_file.read_text())
     assert set(times) == {"99_other", NAME}  # merged, the other entry kept
@@ -282,17 +318,41 @@ def test_course_records_times_of_notebooks_that_ran(course, tmp_path):
     assert times[NAME]["gpu"] == "not measured"
     # a benchmark results file: the failed notebook is not recorded, the other one is
     results = tmp_path / "cpu.json"
-    results.write_text(json.dumps({"course": {"measured": True, "notebooks": [
-        {"name": NAME, "seconds": 75.0, "ok": True}, {"name": "99_other", "seconds": 9.0, "ok": False}]}}))
-    assert main(["course", "--root", str(course), "--record-from", str(results),
-                 "--record", "bench"]) == 0
+    results.write_text(
+        json.dumps(
+            {
+                "course": {
+                    "measured": True,
+                    "notebooks": [
+                        {"name": NAME, "seconds": 75.0, "ok": True},
+                        {"name": "99_other", "seconds": 9.0, "ok": False},
+                    ],
+                }
+            }
+        )
+    )
+    assert (
+        main(["course", "--root", str(course), "--record-from", str(results), "--record", "bench"])
+        == 0
+    )
     times = json.loads(times_file.read_text())
     assert times[NAME] == {"cpu": "1.2 min", "seconds": 75, "how": "bench", "gpu": "not measured"}
     assert times["99_other"]["how"] == "x"
-    results.write_text(json.dumps({"machine": {"device": "cuda"}, "course": {"measured": True,
-                                   "notebooks": [{"name": NAME, "seconds": 20.0, "ok": True}]}}))
-    assert main(["course", "--root", str(course), "--record-from", str(results),
-                 "--record", "H100"]) == 0
+    results.write_text(
+        json.dumps(
+            {
+                "machine": {"device": "cuda"},
+                "course": {
+                    "measured": True,
+                    "notebooks": [{"name": NAME, "seconds": 20.0, "ok": True}],
+                },
+            }
+        )
+    )
+    assert (
+        main(["course", "--root", str(course), "--record-from", str(results), "--record", "H100"])
+        == 0
+    )
     times = json.loads(times_file.read_text())  # a GPU run fills the GPU figure, keeps the CPU's
     assert times[NAME] == {"cpu": "1.2 min", "seconds": 75, "how": "bench", "gpu": "20 s (H100)"}
     with pytest.raises(SystemExit, match="no measured course run"):

@@ -55,8 +55,13 @@ def _make_n_lab(**env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
     clean.pop("JUPYTER_CONFIG_PATH", None)
     result = subprocess.run(
-        ["make", "-n", "--no-print-directory", "lab"], cwd=REPO, env={**clean, **env},
-        capture_output=True, text=True, check=True, timeout=60,
+        ["make", "-n", "--no-print-directory", "lab"],
+        cwd=REPO,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     return result.stdout
 

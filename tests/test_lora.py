@@ -20,8 +20,13 @@ QV = ["q_proj", "v_proj"]
 def tiny_llama():
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
     )
     return LlamaForCausalLM(config).eval()
 
@@ -44,7 +49,6 @@ def _randomise_b(model: nn.Module) -> None:
                 module.lora_B.weight.normal_(0, 0.1)
 
 
-
 def _copy_into_peft_and_compare(scratch, peft_model, names, ids) -> float:
     """Copy each scratch layer's lora_A/lora_B into the PEFT model; max |logit difference|."""
     with torch.no_grad():
@@ -54,6 +58,7 @@ def _copy_into_peft_and_compare(scratch, peft_model, names, ids) -> float:
             theirs.lora_A["default"].weight.copy_(ours.lora_A.weight)
             theirs.lora_B["default"].weight.copy_(ours.lora_B.weight)
         return (scratch(ids).logits - peft_model(input_ids=ids).logits).abs().max().item()
+
 
 def test_layer_shapes_init_and_frozen_base():
     base = nn.Linear(10, 6)

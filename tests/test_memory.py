@@ -43,7 +43,9 @@ def test_peak_memory_uses_the_accelerator_counters_on_cuda(monkeypatch):
 
     allocated = {"now": 100 * 2**20, "peak": 0}
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
-    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: allocated.update(peak=allocated["now"]))
+    monkeypatch.setattr(
+        torch.cuda, "reset_peak_memory_stats", lambda *a: allocated.update(peak=allocated["now"])
+    )
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: allocated["now"])
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: allocated["peak"])
     with track_peak_memory("cuda") as mem:

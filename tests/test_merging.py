@@ -12,10 +12,17 @@ from peft_course.merging import merge_for_serving
 
 def adapter_model(seed: int = 0) -> PeftModel:
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2)
-    model = get_peft_model(LlamaForCausalLM(config), LoraConfig(r=4, lora_alpha=8,
-                                                                target_modules=["q_proj", "v_proj"]))
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
+    model = get_peft_model(
+        LlamaForCausalLM(config), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    )
     with torch.no_grad():  # a trained-looking adapter: B is zero at initialisation
         for name, p in model.named_parameters():
             if "lora_B" in name:

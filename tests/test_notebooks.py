@@ -38,12 +38,14 @@ class _Summary:
             f"{len(r['notebooks'])} blank notebooks executed in {self.seconds:.0f} s "
             f"(step scale {grading.BLANK_STEPS_SCALE}); blank score = 0 on "
             f"{r['blank_zero']}/{r['blank_tests']} autograded test cells; "
-            f"{len(r['problems'])} problem(s)")
+            f"{len(r['problems'])} problem(s)"
+        )
         for name in r["notebooks"]:
             t = r["times"].get((grading.BLANK_STUDENT, name))
             terminalreporter.write_line(f"  {name:<26} {'-' if t is None else f'{t:.0f}':>6} s")
         terminalreporter.write_line(
-            "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in r["seconds"].items()))
+            "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in r["seconds"].items())
+        )
 
 
 @pytest.fixture(scope="session")

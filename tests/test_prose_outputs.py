@@ -60,9 +60,24 @@ def _plant(root: Path, tmp_path: Path, edit) -> Path:
 
 def _nbval(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-         "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE), str(path)],
-        cwd=path.parent, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "--nbval-sanitize-with",
+            str(SANITIZE),
+            str(path),
+        ],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 # --- checked outputs -------------------------------------------------------------------------------
@@ -83,10 +98,13 @@ def test_output_rules_catch_unchecked_outputs_and_uncompared_tests(checked_cours
     def edit(cells):
         cells["00-setup"].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x\n")]
         cells["00-ex1-tests"].execution_count = None
+
     problems = outputs.notebook_output_problems(_plant(checked_course, tmp_path, edit))
     assert any("'00-setup' has an output" in p for p in problems), problems
-    assert any("'00-ex1-tests' is tagged nbval-check-output without an execution count" in p
-               for p in problems), problems
+    assert any(
+        "'00-ex1-tests' is tagged nbval-check-output without an execution count" in p
+        for p in problems
+    ), problems
 
 
 def test_nbval_passes_the_stored_outputs(checked_course, tmp_path):
@@ -97,6 +115,7 @@ def test_nbval_passes_the_stored_outputs(checked_course, tmp_path):
 def test_nbval_catches_a_changed_count(checked_course, tmp_path):
     def edit(cells):
         cells["00-ex2-solution"].outputs[0]["text"] = "q_proj: 9217\n"
+
     run = _nbval(_plant(checked_course, tmp_path, edit))
     assert run.returncode == 1 and "Cell outputs differ" in run.stdout, run.stdout[-2000:]
     assert "q_proj: 9217" in run.stdout and "q_proj: 9216" in run.stdout
@@ -104,8 +123,10 @@ def test_nbval_catches_a_changed_count(checked_course, tmp_path):
 
 def test_nbval_catches_a_warning_in_a_graded_test(checked_course, tmp_path):
     def edit(cells):  # nbgrader would score this cell 0: stderr output
-        cells["00-ex3-tests"].source = "import warnings\nwarnings.warn('planted')\n" + \
-            cells["00-ex3-tests"].source
+        cells["00-ex3-tests"].source = (
+            "import warnings\nwarnings.warn('planted')\n" + cells["00-ex3-tests"].source
+        )
+
     run = _nbval(_plant(checked_course, tmp_path, edit))
     assert run.returncode == 1 and "planted" in run.stdout, run.stdout[-2000:]
 
@@ -113,6 +134,7 @@ def test_nbval_catches_a_warning_in_a_graded_test(checked_course, tmp_path):
 def test_nbval_catches_a_failing_hidden_test(checked_course, tmp_path):
     def edit(cells):
         cells["00-ex2-tests"].source = cells["00-ex2-tests"].source.replace("== 30", "== 31")
+
     run = _nbval(_plant(checked_course, tmp_path, edit))
     assert run.returncode == 1 and "AssertionError" in run.stdout, run.stdout[-2000:]
 
@@ -121,9 +143,11 @@ def test_nbval_catches_a_failing_hidden_test(checked_course, tmp_path):
 
 
 def test_prose_numbers_skip_names_maths_code_and_links():
-    text = ("## 3. Ranks\nLoRA (Hu et al., 2021) with $r=8$ on GPT-2 and SmolLM2-135M trains "
-            "`921,600` weights in 8-bit, see Exercise 2 and notebook 04 ([04_lora_sft](x/4.md)). "
-            "It trains 460,800 parameters, 0.34 % of 135M, in 12.5 s.")
+    text = (
+        "## 3. Ranks\nLoRA (Hu et al., 2021) with $r=8$ on GPT-2 and SmolLM2-135M trains "
+        "`921,600` weights in 8-bit, see Exercise 2 and notebook 04 ([04_lora_sft](x/4.md)). "
+        "It trains 460,800 parameters, 0.34 % of 135M, in 12.5 s."
+    )
     assert prose.prose_numbers(text) == ["460,800", "0.34", "135M", "12.5"]
 
 
@@ -153,22 +177,33 @@ def test_prose_rule_catches_an_unvouched_number(tmp_path):
 
 
 def test_prose_rule_accepts_a_number_a_checked_output_prints(tmp_path):
-    root = _prose_course(tmp_path, "The adapter has 921,600 parameters.", "trainable: 921600\n",
-                         None)
+    root = _prose_course(
+        tmp_path, "The adapter has 921,600 parameters.", "trainable: 921600\n", None
+    )
     assert prose.prose_problems(root) == []
 
 
 def test_prose_rule_catches_a_reading_that_no_longer_matches_the_output(tmp_path):
     # the 06 defect: prose says 1.1M, the checked cell prints 921,600
-    root = _prose_course(tmp_path, "the same 1.1M-parameter adapter, 0.68 % of the model",
-                         "trainable: 921,600\n", None)
+    root = _prose_course(
+        tmp_path,
+        "the same 1.1M-parameter adapter, 0.68 % of the model",
+        "trainable: 921,600\n",
+        None,
+    )
     assert [p.split(": ", 1)[1] for p in prose.prose_problems(root)] == [
-        "'1.1M' is printed by no checked output", "'0.68' is printed by no checked output"]
+        "'1.1M' is printed by no checked output",
+        "'0.68' is printed by no checked output",
+    ]
 
 
 def test_prose_allow_list_needs_a_reason(tmp_path):
-    root = _prose_course(tmp_path, "Adam keeps 2 moments per weight.", None, {"2": "Adam's two "
-                         "moments, a fact of the optimiser"})
+    root = _prose_course(
+        tmp_path,
+        "Adam keeps 2 moments per weight.",
+        None,
+        {"2": "Adam's two moments, a fact of the optimiser"},
+    )
     assert prose.prose_problems(root) == []
     (root / prose.ALLOW_DIR / "00.json").write_text(json.dumps({"2": "yes"}))
     with pytest.raises(ValueError, match="needs a reason"):
@@ -203,10 +238,28 @@ def test_notebook_lane_marks_nbval_cells_slow_and_reports_each_notebook(checked_
     elsewhere.parent.mkdir()
     shutil.copy(FIXTURE / "submissions" / "broken" / f"{NAME}.ipynb", elsewhere)
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "slow", "--nbval-lax",
-         "--nbval-current-env", "-p", "peft_course.grading.nbval_lane", "--notebook-times",
-         str(times), str(_notebook(checked_course)), str(elsewhere.parent)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "slow",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-p",
+            "peft_course.grading.nbval_lane",
+            "--notebook-times",
+            str(times),
+            str(_notebook(checked_course)),
+            str(elsewhere.parent),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout[-2000:]
     assert "7 passed" in run.stdout  # every code cell of the fixture, selected by -m slow
     assert "1 output-checked cells, 3 autograded tests  ok" in run.stdout

@@ -20,14 +20,21 @@ def test_sft_config_has_the_course_settings(tmp_path):
 def test_train_sft_trains_the_adapter_only(tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("PEFT_COURSE_DEVICE", "cpu")
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    rows = Dataset.from_list([
-        {"prompt": [{"role": "user", "content": f"Say {i}."}],
-         "completion": [{"role": "assistant", "content": f"{i}"}]} for i in range(8)])
+    rows = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": f"Say {i}."}],
+                "completion": [{"role": "assistant", "content": f"{i}"}],
+            }
+            for i in range(8)
+        ]
+    )
     lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     args = sft_config(str(tmp_path), max_steps=2, logging_steps=1)
     args.disable_tqdm = True
-    trainer, seconds = train_sft(AutoModelForCausalLM.from_pretrained(tiny_model), tokenizer, rows,
-                                 lora, args)
+    trainer, seconds = train_sft(
+        AutoModelForCausalLM.from_pretrained(tiny_model), tokenizer, rows, lora, args
+    )
     assert trainer.state.global_step == 2 and seconds > 0
     trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
 import torch
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict
 
 from .course import repo_path
 
@@ -29,6 +31,27 @@ def data_dir() -> Path:
     return Path(env) if env else repo_path("data")
 
 
+@contextmanager
+def _quiet_progress():
+    """No "Generating split" bar while `datasets` caches a course file (a few hundred rows).
+
+    The bar appears only on a machine whose datasets cache is fresh, so a notebook cell that loads
+    data would print on a fresh clone and not on a second run.
+    """
+    was_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
+
+
+def _load_json(files: dict[str, str], split: str | None) -> Dataset | DatasetDict:
+    with _quiet_progress():
+        return datasets.load_dataset("json", data_files=files, split=split)
+
+
 def load_task(task: str, split: str | None = None) -> Dataset | DatasetDict:
     """Load a course task (``extract`` or ``sentiment``), all splits or one.
 
@@ -43,8 +66,8 @@ def load_task(task: str, split: str | None = None) -> Dataset | DatasetDict:
     if split is not None:
         if split not in files:
             raise ValueError(f"Unknown split {split!r}; choose one of {tuple(files)}.")
-        return load_dataset("json", data_files={split: files[split]}, split=split)
-    return load_dataset("json", data_files=files)
+        return _load_json({split: files[split]}, split)
+    return _load_json(files, None)
 
 
 def load_preferences(split: str | None = None) -> Dataset | DatasetDict:
@@ -52,8 +75,8 @@ def load_preferences(split: str | None = None) -> Dataset | DatasetDict:
     folder = data_dir() / "preferences"
     files = {s: str(folder / f"{s}.jsonl") for s in ("train", "test")}
     if split is not None:
-        return load_dataset("json", data_files={split: files[split]}, split=split)
-    return load_dataset("json", data_files=files)
+        return _load_json({split: files[split]}, split)
+    return _load_json(files, None)
 
 
 def detect_task(prompts: list[str]) -> str | None:
@@ -82,14 +105,16 @@ def prompt_answer_ids(tokenizer, messages: list[dict]) -> tuple[list[int], list[
 
     Introduced in 04_lora_sft.
     """
-    prompt_text = tokenizer.apply_chat_template(messages[:-1], tokenize=False,
-                                                add_generation_prompt=True)
+    prompt_text = tokenizer.apply_chat_template(
+        messages[:-1], tokenize=False, add_generation_prompt=True
+    )
     full_text = tokenizer.apply_chat_template(messages, tokenize=False)
     if not full_text.startswith(prompt_text):
         raise ValueError("The chat template does not extend the prompt; cannot mask it.")
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(full_text[len(prompt_text):].rstrip("\n"),
-                           add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(full_text[len(prompt_text) :].rstrip("\n"), add_special_tokens=False)[
+        "input_ids"
+    ]
     return prompt_ids, answer_ids
 
 
@@ -140,11 +165,19 @@ def tokenize_rows(rows: list[dict], fmt: str, tokenizer, max_length: int = 256) 
         rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
         return tokenize_dataset(Dataset.from_list(rows), tokenizer, max_length)
     if fmt == "messages":
-        encoded = [masked_example(*prompt_answer_ids(tokenizer, r["messages"]), max_length)
-                   for r in rows]
+        encoded = [
+            masked_example(*prompt_answer_ids(tokenizer, r["messages"]), max_length) for r in rows
+        ]
     elif fmt == "text":
-        encoded = [masked_example([], tokenizer(r["text"], add_special_tokens=False)["input_ids"]
-                                  + [tokenizer.eos_token_id], max_length) for r in rows]
+        encoded = [
+            masked_example(
+                [],
+                tokenizer(r["text"], add_special_tokens=False)["input_ids"]
+                + [tokenizer.eos_token_id],
+                max_length,
+            )
+            for r in rows
+        ]
     else:
         raise ValueError(f"unknown format {fmt!r}; choose prompt-completion, messages or text")
     kept = [e for e in encoded if _has_answer(e)]

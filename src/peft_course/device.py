@@ -45,7 +45,9 @@ def get_dtype(device: torch.device | str | None = None) -> torch.dtype:
 def disabled_features() -> set[str]:
     """Capabilities switched off by ``PEFT_COURSE_DISABLE`` (comma-separated: ``bitsandbytes``,
     ``bf16``), to run the fallback paths on a machine that has them. Introduced in 07_merging."""
-    return {f.strip().lower() for f in os.environ.get("PEFT_COURSE_DISABLE", "").split(",") if f.strip()}
+    return {
+        f.strip().lower() for f in os.environ.get("PEFT_COURSE_DISABLE", "").split(",") if f.strip()
+    }
 
 
 def half_unavailable(dtype: torch.dtype, device: torch.device | str | None = None) -> str | None:

@@ -70,7 +70,8 @@ def register_snapshot(
     """
     folder = Path(folder).resolve()
     storage = Path(hub_cache or constants.HF_HUB_CACHE) / repo_folder_name(
-        repo_id=repo_id, repo_type="model")
+        repo_id=repo_id, repo_type="model"
+    )
     revision = embedded_revision(repo_id)
     snapshots = storage / "snapshots"
     snapshot = snapshots / revision
@@ -81,8 +82,10 @@ def register_snapshot(
         return None  # a real download: the hub manages it
     ref = storage / "refs" / constants.DEFAULT_REVISION
     names = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    if ref.is_file() and ref.read_text() == revision and all(
-        _same_file(snapshot / name, folder / name) for name in names
+    if (
+        ref.is_file()
+        and ref.read_text() == revision
+        and all(_same_file(snapshot / name, folder / name) for name in names)
     ):
         return snapshot
     with atomic_folder(snapshot, overwrite=True) as tmp:

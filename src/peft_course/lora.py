@@ -126,7 +126,8 @@ def inject_lora(
     chosen = [
         (name, module)
         for name, module in model.named_modules()
-        if matches_target(name, target_modules) and (isinstance(module, nn.Linear) or _is_conv1d(module))
+        if matches_target(name, target_modules)
+        and (isinstance(module, nn.Linear) or _is_conv1d(module))
     ]
     if not chosen:
         raise ValueError(f"No nn.Linear or Conv1D module matches target_modules={target_modules!r}")

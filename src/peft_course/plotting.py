@@ -41,8 +41,13 @@ def grouped_bars(scores, reference=None, title="Task metric", ylabel="exact matc
         bars = ax.bar(xs, [scores[g][name] for g in groups], width, label=name, color=f"C{k}")
         ax.bar_label(bars, fmt="%.2f", fontsize=8)
         if reference and name in reference:
-            ax.axhline(reference[name], color=f"C{k}", ls="--", lw=1,
-                       label=f"{name}: own adapter ({reference[name]:.2f})")
+            ax.axhline(
+                reference[name],
+                color=f"C{k}",
+                ls="--",
+                lw=1,
+                label=f"{name}: own adapter ({reference[name]:.2f})",
+            )
     ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
     ax.set_ylim(0, 1.1)
     ax.set_ylabel(ylabel)
@@ -98,8 +103,9 @@ def plot_loss_spread(runs: dict, ax=None, ylabel: str = "train loss", title: str
         values = np.array([[v for _, v in curve] for curve in curves])  # (runs, steps)
         mean = values.mean(axis=0)
         (line,) = ax.plot(steps, mean, label=f"{label} (n={len(curves)})")
-        ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=line.get_color(),
-                        alpha=0.2)
+        ax.fill_between(
+            steps, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2
+        )
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")
@@ -141,8 +147,14 @@ def plot_word_counts(counts: dict, ax=None, title: str = "Answer length", cap: i
     return ax.figure
 
 
-def plot_sweep(points: list[dict], y: str = "val_loss", ax=None, title: str = "",
-               ylabel: str | None = None, log_y: bool = True):
+def plot_sweep(
+    points: list[dict],
+    y: str = "val_loss",
+    ax=None,
+    title: str = "",
+    ylabel: str | None = None,
+    log_y: bool = True,
+):
     """One line per sweep (e.g. rank, target modules) of a value against trainable parameters.
 
     Args:
@@ -157,15 +169,28 @@ def plot_sweep(points: list[dict], y: str = "val_loss", ax=None, title: str = ""
         _, ax = plt.subplots(figsize=(6.5, 4))
     sweeps = list(dict.fromkeys(p["sweep"] for p in points))
     for k, sweep in enumerate(sweeps):
-        pts = sorted((p for p in points if p["sweep"] == sweep and p.get(y) is not None),
-                     key=lambda p: p["trainable"])
+        pts = sorted(
+            (p for p in points if p["sweep"] == sweep and p.get(y) is not None),
+            key=lambda p: p["trainable"],
+        )
         if not pts:
             continue
-        ax.plot([p["trainable"] for p in pts], [p[y] for p in pts], "os^Dv<>"[k % 7] + "-",
-                color=f"C{k}", label=sweep)
+        ax.plot(
+            [p["trainable"] for p in pts],
+            [p[y] for p in pts],
+            "os^Dv<>"[k % 7] + "-",
+            color=f"C{k}",
+            label=sweep,
+        )
         for p in pts:
-            ax.annotate(p["name"], (p["trainable"], p[y]), textcoords="offset points",
-                        xytext=(4, 4), fontsize=7, color=f"C{k}")
+            ax.annotate(
+                p["name"],
+                (p["trainable"], p[y]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+                color=f"C{k}",
+            )
     ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
@@ -178,8 +203,9 @@ def plot_sweep(points: list[dict], y: str = "val_loss", ax=None, title: str = ""
     return ax.figure
 
 
-def compare_curves(curves: dict, ax=None, title: str = "", ylabel: str = "loss",
-                   log_y: bool = True):
+def compare_curves(
+    curves: dict, ax=None, title: str = "", ylabel: str = "loss", log_y: bool = True
+):
     """Several ``[(step, value), ...]`` curves on one axis, e.g. a broken run and its fix.
 
     Args:

@@ -10,24 +10,46 @@ from __future__ import annotations
 PRESETS: dict[str, dict] = {
     # --- by task ---
     "chat": {
-        "target_modules": "all", "r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
-        "learning_rate": 1e-3, "num_train_epochs": 2.0, "max_length": 1024,
+        "target_modules": "all",
+        "r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "learning_rate": 1e-3,
+        "num_train_epochs": 2.0,
+        "max_length": 1024,
     },
     "domain": {
-        "target_modules": "all", "r": 32, "lora_alpha": 64, "lora_dropout": 0.05,
-        "learning_rate": 5e-4, "num_train_epochs": 1.0, "max_length": 1024,
+        "target_modules": "all",
+        "r": 32,
+        "lora_alpha": 64,
+        "lora_dropout": 0.05,
+        "learning_rate": 5e-4,
+        "num_train_epochs": 1.0,
+        "max_length": 1024,
     },
     "code": {
-        "target_modules": "all", "r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
-        "learning_rate": 1e-3, "num_train_epochs": 2.0, "max_length": 2048,
+        "target_modules": "all",
+        "r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "learning_rate": 1e-3,
+        "num_train_epochs": 2.0,
+        "max_length": 2048,
     },
     "style": {
-        "target_modules": "attention", "r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
-        "learning_rate": 3e-3, "per_device_train_batch_size": 4, "max_length": 256,
+        "target_modules": "attention",
+        "r": 8,
+        "lora_alpha": 16,
+        "lora_dropout": 0.05,
+        "learning_rate": 3e-3,
+        "per_device_train_batch_size": 4,
+        "max_length": 256,
     },
     # --- by memory ---
     "low-memory": {
-        "load_in_4bit": True, "per_device_train_batch_size": 1, "gradient_accumulation_steps": 8,
+        "load_in_4bit": True,
+        "per_device_train_batch_size": 1,
+        "gradient_accumulation_steps": 8,
         "activation_checkpointing": True,
     },
     "standard": {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1},
@@ -63,8 +85,10 @@ def check_presets(valid: set[str], presets: dict[str, dict] | None = None) -> No
     for name, settings in (PRESETS if presets is None else presets).items():
         unknown = sorted(set(settings) - valid)
         if unknown:
-            raise ValueError(f"preset {name!r} has unknown setting(s) {', '.join(unknown)}; valid "
-                             f"settings are: {', '.join(sorted(valid))}")
+            raise ValueError(
+                f"preset {name!r} has unknown setting(s) {', '.join(unknown)}; valid "
+                f"settings are: {', '.join(sorted(valid))}"
+            )
 
 
 def resolve_presets(names: list[str]) -> dict:

@@ -16,10 +16,19 @@ def sft_config(output_dir: str, max_steps: int, logging_steps: int = 1, seed: in
     from trl import SFTConfig
 
     return SFTConfig(
-        output_dir=output_dir, max_steps=max_steps, per_device_train_batch_size=4,
-        learning_rate=3e-3, lr_scheduler_type="linear", warmup_steps=0.05,
-        logging_steps=logging_steps, completion_only_loss=True, max_length=256,
-        **mixed_precision(), gradient_checkpointing=False, save_strategy="no", report_to="none",
+        output_dir=output_dir,
+        max_steps=max_steps,
+        per_device_train_batch_size=4,
+        learning_rate=3e-3,
+        lr_scheduler_type="linear",
+        warmup_steps=0.05,
+        logging_steps=logging_steps,
+        completion_only_loss=True,
+        max_length=256,
+        **mixed_precision(),
+        gradient_checkpointing=False,
+        save_strategy="no",
+        report_to="none",
         seed=seed,
     )
 
@@ -30,8 +39,13 @@ def train_sft(model, tokenizer, rows, lora_config, args):
     from trl import SFTTrainer
 
     set_seed(args.seed)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
-                         peft_config=lora_config)
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=rows,
+        processing_class=tokenizer,
+        peft_config=lora_config,
+    )
     trainer.course_reference = True  # 06's graded test gives no points for the reference
     start = time.perf_counter()
     trainer.train()

@@ -70,24 +70,31 @@ class TrainConfig:
     lora_alpha: float = config_field(16, "scaling = lora_alpha / r")
     lora_dropout: float = config_field(0.05, "dropout on the adapter's input, in [0, 1)")
     target_modules: list[str] | str = config_field(
-        ["attention"], "module names (comma- or space-separated), all-linear, or a set: "
-        "minimal = q,v; attention = q,k,v,o; all = attention + gate,up,down")
+        ["attention"],
+        "module names (comma- or space-separated), all-linear, or a set: "
+        "minimal = q,v; attention = q,k,v,o; all = attention + gate,up,down",
+    )
     init_lora_weights: Literal["default", "gaussian", "olora", "pissa"] = config_field(
-        "default", "default (Kaiming A, zero B), gaussian, olora or pissa; olora/pissa are saved "
-        "converted to a plain LoRA for the untouched base")
+        "default",
+        "default (Kaiming A, zero B), gaussian, olora or pissa; olora/pissa are saved "
+        "converted to a plain LoRA for the untouched base",
+    )
     # --- the optimisation: transformers.TrainingArguments ---
     learning_rate: float = config_field(2e-3, "peak AdamW learning rate (linear decay)")
     num_train_epochs: float = config_field(1.0, "passes over the training rows", "--epochs")
     max_steps: int = config_field(0, "optimizer steps; > 0 overrides num_train_epochs")
-    per_device_train_batch_size: int = config_field(8, "examples per optimizer micro-step, per process",
-                                            "--batch-size")
+    per_device_train_batch_size: int = config_field(
+        8, "examples per optimizer micro-step, per process", "--batch-size"
+    )
     gradient_accumulation_steps: int = config_field(1, "micro-batches per optimizer step")
     warmup_ratio: float = config_field(0.05, "fraction of the steps spent warming up, in [0, 1)")
     weight_decay: float = config_field(0.0, "AdamW weight decay (applied to the adapter weights)")
     lr_scheduler_type: str = config_field("linear", "learning-rate schedule after warm-up")
-    activation_checkpointing: bool = config_field(False, "recompute activations in backward: less "
-                                          "memory, about a third slower",
-                                          "--gradient-checkpointing")
+    activation_checkpointing: bool = config_field(
+        False,
+        "recompute activations in backward: less memory, about a third slower",
+        "--gradient-checkpointing",
+    )
     max_length: int = config_field(256, "tokens per example; longer ones are cut")
     seed: int = config_field(0, "seed for the adapter init, data order and dropout")
     logging_steps: int = config_field(1, "log the training loss every N steps")
@@ -101,38 +108,66 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad setting and what to use instead."""
+
         def name(key: str) -> str:  # the field and its `train-lora` flag
             meta = next(f.metadata for f in fields(self) if f.name == key)
             return f"{key} ({(meta.get('aliases') or ['--' + key.replace('_', '-')])[0]})"
 
         checks = [
             (self.r > 0, f"{name('r')} must be a positive integer (got {self.r}); try 8 or 16"),
-            (self.lora_alpha > 0, f"{name('lora_alpha')} must be > 0 (got {self.lora_alpha}); "
-             "a common choice is 2 x r"),
-            (0 <= self.lora_dropout < 1, f"{name('lora_dropout')} must be in [0, 1) (got "
-             f"{self.lora_dropout}); try 0.05"),
-            (bool(self.target_modules), f"{name('target_modules')} is empty; give module names "
-             "or minimal, attention, all, all-linear"),
-            (self.init_lora_weights in ("default", "gaussian", *CONVERTED_INITS),
-             f"{name('init_lora_weights')} must be default, gaussian, olora or pissa (got "
-             f"{self.init_lora_weights!r})"),
-            (self.learning_rate > 0, f"{name('learning_rate')} must be > 0 (got "
-             f"{self.learning_rate})"),
+            (
+                self.lora_alpha > 0,
+                f"{name('lora_alpha')} must be > 0 (got {self.lora_alpha}); "
+                "a common choice is 2 x r",
+            ),
+            (
+                0 <= self.lora_dropout < 1,
+                f"{name('lora_dropout')} must be in [0, 1) (got {self.lora_dropout}); try 0.05",
+            ),
+            (
+                bool(self.target_modules),
+                f"{name('target_modules')} is empty; give module names "
+                "or minimal, attention, all, all-linear",
+            ),
+            (
+                self.init_lora_weights in ("default", "gaussian", *CONVERTED_INITS),
+                f"{name('init_lora_weights')} must be default, gaussian, olora or pissa (got "
+                f"{self.init_lora_weights!r})",
+            ),
+            (
+                self.learning_rate > 0,
+                f"{name('learning_rate')} must be > 0 (got {self.learning_rate})",
+            ),
             (self.max_steps >= 0, f"{name('max_steps')} must be >= 0 (got {self.max_steps})"),
-            (self.num_train_epochs > 0 or self.max_steps > 0,
-             f"set {name('num_train_epochs')} > 0 or {name('max_steps')} > 0"),
-            (self.per_device_train_batch_size >= 1, f"{name('per_device_train_batch_size')} "
-             f"must be >= 1 (got {self.per_device_train_batch_size})"),
-            (self.gradient_accumulation_steps >= 1,
-             f"{name('gradient_accumulation_steps')} must be >= 1"),
-            (0 <= self.warmup_ratio < 1, f"{name('warmup_ratio')} must be in [0, 1) (got "
-             f"{self.warmup_ratio})"),
-            (self.weight_decay >= 0, f"{name('weight_decay')} must be >= 0 (got "
-             f"{self.weight_decay})"),
-            (self.max_length >= 8, f"{name('max_length')} must be at least 8 tokens (got "
-             f"{self.max_length})"),
-            (self.logging_steps >= 1 and self.eval_steps >= 0,
-             f"{name('logging_steps')} must be >= 1 and {name('eval_steps')} >= 0"),
+            (
+                self.num_train_epochs > 0 or self.max_steps > 0,
+                f"set {name('num_train_epochs')} > 0 or {name('max_steps')} > 0",
+            ),
+            (
+                self.per_device_train_batch_size >= 1,
+                f"{name('per_device_train_batch_size')} "
+                f"must be >= 1 (got {self.per_device_train_batch_size})",
+            ),
+            (
+                self.gradient_accumulation_steps >= 1,
+                f"{name('gradient_accumulation_steps')} must be >= 1",
+            ),
+            (
+                0 <= self.warmup_ratio < 1,
+                f"{name('warmup_ratio')} must be in [0, 1) (got {self.warmup_ratio})",
+            ),
+            (
+                self.weight_decay >= 0,
+                f"{name('weight_decay')} must be >= 0 (got {self.weight_decay})",
+            ),
+            (
+                self.max_length >= 8,
+                f"{name('max_length')} must be at least 8 tokens (got {self.max_length})",
+            ),
+            (
+                self.logging_steps >= 1 and self.eval_steps >= 0,
+                f"{name('logging_steps')} must be >= 1 and {name('eval_steps')} >= 0",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -168,7 +203,11 @@ def _checkpointing_arguments(enabled: bool) -> dict:
     """transformers renamed ``gradient_checkpointing`` to ``activation_checkpointing`` during 5.x
     (5.17, on a GPU machine here, has only the old name): use whichever this version has."""
     names = {f.name for f in dataclasses.fields(TrainingArguments)}
-    name = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    name = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing"
+    )
     return {name: enabled, f"{name}_kwargs": {"use_reentrant": False}}
 
 
@@ -264,8 +303,9 @@ def train_lora(
     train_ds = _tokenized(train_rows, tokenizer, cfg.max_length)
     eval_ds = _tokenized(eval_rows, tokenizer, cfg.max_length) if eval_rows else None
     scratch = None if output_dir else tempfile.TemporaryDirectory(prefix="peft-course-run-")
-    args = training_arguments(cfg, output_dir or scratch.name, eval_ds is not None,
-                              **argument_overrides)
+    args = training_arguments(
+        cfg, output_dir or scratch.name, eval_ds is not None, **argument_overrides
+    )
     trainer = Trainer(
         model=model,
         args=args,
@@ -306,8 +346,14 @@ def _converting():
         yield
 
 
-def save_adapter(result: TrainResult, folder: str | Path, *, tokenizer=None,
-                 files: dict[str, str | bytes] | None = None, overwrite: bool = False) -> Path:
+def save_adapter(
+    result: TrainResult,
+    folder: str | Path,
+    *,
+    tokenizer=None,
+    files: dict[str, str | bytes] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write the trained adapter to ``folder`` atomically: ``adapter_config.json`` and
     ``adapter_model.safetensors`` (an OLoRA/PiSSA adapter converted to a plain LoRA of rank 2r
     that applies to the untouched base), the tokenizer if given, and ``files`` (name -> text or
@@ -321,8 +367,10 @@ def save_adapter(result: TrainResult, folder: str | Path, *, tokenizer=None,
         if result.initial_adapter:
             with _converting():
                 result.model.save_pretrained(
-                    tmp, path_initial_model_for_weight_conversion=result.initial_adapter,
-                    save_embedding_layers=False)
+                    tmp,
+                    path_initial_model_for_weight_conversion=result.initial_adapter,
+                    save_embedding_layers=False,
+                )
         else:
             result.model.save_pretrained(tmp, save_embedding_layers=False)
         (tmp / "README.md").unlink(missing_ok=True)  # PEFT's "[More Information Needed]" card

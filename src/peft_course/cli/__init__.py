@@ -32,8 +32,10 @@ def load_data(args: RunArguments):
         random.Random(args.train.seed).shuffle(order)
         n_eval = max(1, round(len(rows) * d.val_split))
         if n_eval >= len(rows):
-            raise UsageError(f"--val-split {d.val_split} leaves no training rows out of "
-                             f"{len(rows)}; lower it or give --eval-data")
+            raise UsageError(
+                f"--val-split {d.val_split} leaves no training rows out of "
+                f"{len(rows)}; lower it or give --eval-data"
+            )
         eval_rows = [rows[i] for i in sorted(order[:n_eval])]
         rows = [rows[i] for i in sorted(order[n_eval:])]
     return rows, eval_rows, fmt

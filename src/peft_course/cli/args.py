@@ -21,10 +21,16 @@ class UsageError(ValueError):
 class ModelArguments:
     _argument_group_name = "model"
 
-    model: str | None = config_field(None, "local folder or hub id (default: the embedded "
-                                     "SmolLM2-135M-Instruct, or $PEFT_COURSE_MODEL)")
-    load_in_8bit: bool = config_field(False, "8-bit base weights (bitsandbytes); falls back to "
-                                      "full precision with a warning where unavailable")
+    model: str | None = config_field(
+        None,
+        "local folder or hub id (default: the embedded "
+        "SmolLM2-135M-Instruct, or $PEFT_COURSE_MODEL)",
+    )
+    load_in_8bit: bool = config_field(
+        False,
+        "8-bit base weights (bitsandbytes); falls back to "
+        "full precision with a warning where unavailable",
+    )
     load_in_4bit: bool = config_field(False, "4-bit nf4 base weights (QLoRA); same fallback")
 
     def __post_init__(self):
@@ -36,14 +42,22 @@ class ModelArguments:
 class DataArguments:
     _argument_group_name = "data"
 
-    data: str = field(metadata={"help": 'training JSONL: rows of {"messages": [...]}, '
-                                '{"prompt", "completion"} or {"text"}'})
+    data: str = field(
+        metadata={
+            "help": 'training JSONL: rows of {"messages": [...]}, '
+            '{"prompt", "completion"} or {"text"}'
+        }
+    )
     eval_data: str | None = config_field(None, "validation JSONL, same format as --data")
     format: Literal["messages", "prompt-completion", "text"] | None = config_field(
-        None, "row format (default: detected from line 1)")
+        None, "row format (default: detected from line 1)"
+    )
     val_split: float = config_field(0.0, "hold out this fraction of --data for validation")
-    metric_rows: int | None = config_field(None, "validation rows answered greedily for the "
-                                           "task metric (default 50 on CPU, 100 on GPU; 0: skip)")
+    metric_rows: int | None = config_field(
+        None,
+        "validation rows answered greedily for the "
+        "task metric (default 50 on CPU, 100 on GPU; 0: skip)",
+    )
 
     def __post_init__(self):
         if not 0 <= self.val_split < 1:
@@ -58,21 +72,35 @@ class DataArguments:
 class OutputArguments:
     _argument_group_name = "output"
 
-    output: str = field(metadata={"help": "folder for the adapter; written whole at the end "
-                                  "(checkpoints live in <output>.partial/ meanwhile)"})
-    overwrite: bool = config_field(False, "replace an existing --output (at the end, so a "
-                                   "failed run keeps the old one) or an interrupted run")
-    resume: bool = config_field(False, "continue an interrupted run from its newest checkpoint "
-                                "in <output>.partial/ (same settings required)")
+    output: str = field(
+        metadata={
+            "help": "folder for the adapter; written whole at the end "
+            "(checkpoints live in <output>.partial/ meanwhile)"
+        }
+    )
+    overwrite: bool = config_field(
+        False,
+        "replace an existing --output (at the end, so a "
+        "failed run keeps the old one) or an interrupted run",
+    )
+    resume: bool = config_field(
+        False,
+        "continue an interrupted run from its newest checkpoint "
+        "in <output>.partial/ (same settings required)",
+    )
     save_steps: int = config_field(25, "checkpoint every N steps for --resume (0: never)")
-    preset: str = config_field("", "comma-separated presets: a task one (chat, domain, code, "
-                               "style) and/or a memory one (low-memory, standard, large); "
-                               "explicit flags override them (listed below)")
+    preset: str = config_field(
+        "",
+        "comma-separated presets: a task one (chat, domain, code, "
+        "style) and/or a memory one (low-memory, standard, large); "
+        "explicit flags override them (listed below)",
+    )
 
     def __post_init__(self):
         if self.resume and self.overwrite:
-            raise UsageError("--resume continues a run and --overwrite starts over: give one "
-                             "of them")
+            raise UsageError(
+                "--resume continues a run and --overwrite starts over: give one of them"
+            )
         if self.save_steps < 0:
             raise UsageError(f"--save-steps must be >= 0 (got {self.save_steps})")
 
@@ -108,13 +136,17 @@ def build_parser(defaults: dict | None = None):
     from transformers import HfArgumentParser
 
     parser = HfArgumentParser(
-        PARSED, prog="train-lora",
+        PARSED,
+        prog="train-lora",
         description="Fine-tune a LoRA adapter from the command line with the notebooks' "
         "training code (peft_course.train.train_lora).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="presets:\n" + "\n".join(
+        epilog="presets:\n"
+        + "\n".join(
             f"  {name:<11} {', '.join(f'{k}={v}' for k, v in PRESETS[name].items())}\n"
-            f"              {PRESET_NOTES[name]}" for name in PRESETS)
+            f"              {PRESET_NOTES[name]}"
+            for name in PRESETS
+        )
         + "\n\nSettings come from TrainConfig's defaults, then --preset (later presets win), "
         "then the flags given. See docs/train_lora.md.",
     )

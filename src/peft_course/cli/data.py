@@ -26,8 +26,10 @@ def read_jsonl(path: str | Path, flag: str = "--data") -> list[dict]:
     """All rows of a JSONL file; a ``DataError`` for a missing or empty file or a bad line."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{flag} {path}: file not found. Check the path (relative paths start "
-                        f"from {Path.cwd()}).")
+        raise DataError(
+            f"{flag} {path}: file not found. Check the path (relative paths start "
+            f"from {Path.cwd()})."
+        )
     rows = []
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -44,16 +46,21 @@ def read_jsonl(path: str | Path, flag: str = "--data") -> list[dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise DataError(f"{flag} {path}: line {number} is not valid JSON ({err.msg} at "
-                                f"column {err.colno}). Fix or delete that line: each line must be "
-                                "one JSON object.") from err
+                raise DataError(
+                    f"{flag} {path}: line {number} is not valid JSON ({err.msg} at "
+                    f"column {err.colno}). Fix or delete that line: each line must be "
+                    "one JSON object."
+                ) from err
             if not isinstance(row, dict):
-                raise DataError(f"{flag} {path}: line {number} is a JSON {type(row).__name__}, "
-                                "not an object. Each line must be one JSON object.")
+                raise DataError(
+                    f"{flag} {path}: line {number} is a JSON {type(row).__name__}, "
+                    "not an object. Each line must be one JSON object."
+                )
             rows.append(row)
     if not rows:
-        raise DataError(f"{flag} {path}: the file is empty. Give a JSONL file with one example "
-                        "per line.")
+        raise DataError(
+            f"{flag} {path}: the file is empty. Give a JSONL file with one example per line."
+        )
     return rows
 
 
@@ -74,8 +81,11 @@ def _check_messages(messages: list) -> str | None:
     if not messages:
         return "an empty messages list"
     for m in messages:
-        if not (isinstance(m, dict) and isinstance(m.get("role"), str)
-                and isinstance(m.get("content"), str)):
+        if not (
+            isinstance(m, dict)
+            and isinstance(m.get("role"), str)
+            and isinstance(m.get("content"), str)
+        ):
             return 'a message without string "role" and "content"'
     if messages[-1]["role"] != "assistant":
         return "a conversation that does not end with an assistant message (the answer to learn)"
@@ -88,18 +98,25 @@ def detect_format(rows: list[dict], path, forced: str | None = None, flag: str =
     Introduced in 04_lora_sft.
     """
     fmt = forced or _row_format(rows[0])
-    expected = {"messages": '{"messages": [{"role": ..., "content": ...}, ...]}',
-                "prompt-completion": '{"prompt": "...", "completion": "..."}',
-                "text": '{"text": "..."}'}
+    expected = {
+        "messages": '{"messages": [{"role": ..., "content": ...}, ...]}',
+        "prompt-completion": '{"prompt": "...", "completion": "..."}',
+        "text": '{"text": "..."}',
+    }
     if fmt is None:
-        raise DataError(f"{flag} {path}: line 1 has an unknown shape (keys: "
-                        f"{', '.join(sorted(rows[0])) or 'none'}). Each row must be one of "
-                        + "; ".join(expected.values()) + ".")
+        raise DataError(
+            f"{flag} {path}: line 1 has an unknown shape (keys: "
+            f"{', '.join(sorted(rows[0])) or 'none'}). Each row must be one of "
+            + "; ".join(expected.values())
+            + "."
+        )
     for number, row in enumerate(rows, start=1):
         if _row_format(row) != fmt and not (forced and _fits(row, fmt)):
-            raise DataError(f"{flag} {path}: row {number} does not have the {fmt} shape "
-                            f"{expected[fmt]} (keys: {', '.join(sorted(row)) or 'none'}). "
-                            "Use one format for the whole file.")
+            raise DataError(
+                f"{flag} {path}: row {number} does not have the {fmt} shape "
+                f"{expected[fmt]} (keys: {', '.join(sorted(row)) or 'none'}). "
+                "Use one format for the whole file."
+            )
         if fmt == "messages" and (problem := _check_messages(row["messages"])):
             raise DataError(f"{flag} {path}: row {number} has {problem}.")
     return fmt
@@ -113,8 +130,10 @@ def prompt_rows(rows: list[dict], fmt: str) -> list[dict] | None:
     if fmt == "messages" and all(
         [m["role"] for m in r["messages"]] == ["user", "assistant"] for r in rows
     ):
-        return [{"prompt": r["messages"][0]["content"], "completion": r["messages"][1]["content"]}
-                for r in rows]
+        return [
+            {"prompt": r["messages"][0]["content"], "completion": r["messages"][1]["content"]}
+            for r in rows
+        ]
     return None
 
 
@@ -125,8 +144,13 @@ def shortest_prompt(rows: list[dict], fmt: str, tokenizer) -> int:
     if fmt == "text":
         return 0
     if fmt == "prompt-completion":
-        convs = [[{"role": "user", "content": r["prompt"]},
-                  {"role": "assistant", "content": r["completion"]}] for r in rows]
+        convs = [
+            [
+                {"role": "user", "content": r["prompt"]},
+                {"role": "assistant", "content": r["completion"]},
+            ]
+            for r in rows
+        ]
     else:
         convs = [r["messages"] for r in rows]
     return min(len(prompt_answer_ids(tokenizer, c)[0]) for c in convs)

@@ -48,9 +48,11 @@ def check_targets(targets: list[str] | str, modules: list[str] | None) -> None:
     missing = [t for t in targets if not any(matches_target(m, [t]) for m in modules)]
     if missing:
         have = sorted({m.rsplit(".", 1)[-1] for m in modules})
-        raise UsageError(f"--target-modules {','.join(targets)}: the model has no module named "
-                         f"{', '.join(missing)}. It has: {', '.join(have)} (or use a set: "
-                         "minimal, attention, all, all-linear)")
+        raise UsageError(
+            f"--target-modules {','.join(targets)}: the model has no module named "
+            f"{', '.join(missing)}. It has: {', '.join(have)} (or use a set: "
+            "minimal, attention, all, all-linear)"
+        )
 
 
 def quantization_fallback(load_in_8bit: bool, load_in_4bit: bool) -> tuple[bool, bool, str | None]:
@@ -91,14 +93,20 @@ def load(check: ModelCheck):
     device = get_device()
     quantized = check.load_in_8bit or check.load_in_4bit
     device_map = None
-    sharded = any(os.environ.get(f"ACCELERATE_USE_{k}", "").lower() in ("1", "true")
-                  for k in ("FSDP", "DEEPSPEED"))
+    sharded = any(
+        os.environ.get(f"ACCELERATE_USE_{k}", "").lower() in ("1", "true")
+        for k in ("FSDP", "DEEPSPEED")
+    )
     if sharded and not quantized:
         device_map = {"": "cpu"}  # FSDP / DeepSpeed shard it onto the GPUs, not one whole copy
     elif device.type == "cuda":
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local_rank)
         device_map = {"": local_rank} if quantized else None
-    return load_model(check.path, dtype=None if quantized else get_dtype(device),
-                      device_map=device_map, load_in_8bit=check.load_in_8bit,
-                      load_in_4bit=check.load_in_4bit)
+    return load_model(
+        check.path,
+        dtype=None if quantized else get_dtype(device),
+        device_map=device_map,
+        load_in_8bit=check.load_in_8bit,
+        load_in_4bit=check.load_in_4bit,
+    )

@@ -40,20 +40,28 @@ def check_output(settings: dict, main: bool) -> None:
     if not main:
         return
     if output.exists() and not settings["overwrite"]:
-        raise UsageError(f"--output {output} already exists; choose another folder or add "
-                         "--overwrite to replace it")
+        raise UsageError(
+            f"--output {output} already exists; choose another folder or add "
+            "--overwrite to replace it"
+        )
     if partial.is_dir() and not (settings["resume"] or settings["overwrite"]):
-        raise UsageError(f"an interrupted run of this --output is in {partial}; add --resume to "
-                         "continue it or --overwrite to start over")
+        raise UsageError(
+            f"an interrupted run of this --output is in {partial}; add --resume to "
+            "continue it or --overwrite to start over"
+        )
     saved = partial / "settings.json"
     if settings["resume"] and saved.is_file():
         before = json.loads(saved.read_text())
-        diff = sorted(k for k in set(before) | set(settings) if k not in RESUME_FREE
-                      and before.get(k) != settings.get(k))
+        diff = sorted(
+            k
+            for k in set(before) | set(settings)
+            if k not in RESUME_FREE and before.get(k) != settings.get(k)
+        )
         if diff:
-            raise UsageError("--resume needs the interrupted run's settings; these differ: "
-                             + ", ".join(f"{k} (was {before.get(k)!r}, now {settings.get(k)!r})"
-                                         for k in diff))
+            raise UsageError(
+                "--resume needs the interrupted run's settings; these differ: "
+                + ", ".join(f"{k} (was {before.get(k)!r}, now {settings.get(k)!r})" for k in diff)
+            )
 
 
 def library_versions() -> dict:
@@ -63,7 +71,9 @@ def library_versions() -> dict:
     import torch
     import transformers
 
-    versions = {m.__name__: m.__version__ for m in (torch, transformers, peft, datasets, accelerate)}
+    versions = {
+        m.__name__: m.__version__ for m in (torch, transformers, peft, datasets, accelerate)
+    }
     try:
         import bitsandbytes
 

@@ -25,13 +25,17 @@ def _tokenize(rows, fmt, tokenizer, max_length, flag):
     ds = tokenize_rows(rows, fmt, tokenizer, max_length)
     if len(ds) == 0:
         need = shortest_prompt(rows, fmt, tokenizer) + 8
-        raise UsageError(f"--max-length {max_length} is shorter than every example in {flag}"
-                         f" (the shortest prompt alone is {need - 8} tokens), so no answer token "
-                         f"is left to learn; use --max-length {max(need, 64)} or more")
+        raise UsageError(
+            f"--max-length {max_length} is shorter than every example in {flag}"
+            f" (the shortest prompt alone is {need - 8} tokens), so no answer token "
+            f"is left to learn; use --max-length {max(need, 64)} or more"
+        )
     if len(ds) < len(rows):
-        print(f"train-lora: warning: {len(rows) - len(ds)} of {len(rows)} rows in {flag} lose "
-              f"their whole answer at --max-length {max_length} and are skipped",
-              file=sys.stderr)
+        print(
+            f"train-lora: warning: {len(rows) - len(ds)} of {len(rows)} rows in {flag} lose "
+            f"their whole answer at --max-length {max_length} and are skipped",
+            file=sys.stderr,
+        )
     return ds
 
 
@@ -51,15 +55,18 @@ def task_metric(model, tokenizer, eval_rows, fmt, limit: int) -> dict | None:
         max_new = MAX_NEW_TOKENS[task]
     else:
         max_new = min(256, max(len(tokenizer(r)["input_ids"]) for r in refs) + 8)
-    preds = generate(model, tokenizer, [r["prompt"] for r in rows], max_new_tokens=max_new,
-                     progress=False)
+    preds = generate(
+        model, tokenizer, [r["prompt"] for r in rows], max_new_tokens=max_new, progress=False
+    )
     if task:
         value, name = score(task, preds, refs), f"{task} exact match"
     else:
         value = sum(p.strip() == r.strip() for p, r in zip(preds, refs, strict=True)) / len(refs)
         name = "exact match"
-    examples = [{"prompt": r["prompt"][-120:], "prediction": p, "reference": r["completion"]}
-                for r, p in zip(rows[:3], preds[:3], strict=True)]
+    examples = [
+        {"prompt": r["prompt"][-120:], "prediction": p, "reference": r["completion"]}
+        for r, p in zip(rows[:3], preds[:3], strict=True)
+    ]
     return {"name": name, "value": value, "rows": len(rows), "examples": examples}
 
 
@@ -107,14 +114,23 @@ def run(args: RunArguments, data, check: ModelCheck, checkpoint: Path | None) ->
         print(f"train-lora: resuming from {checkpoint}", file=sys.stderr)
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    overrides = dict(save_strategy="steps" if out.save_steps else "no",
-                     save_steps=out.save_steps or 500, save_total_limit=2)
+    overrides = dict(
+        save_strategy="steps" if out.save_steps else "no",
+        save_steps=out.save_steps or 500,
+        save_total_limit=2,
+    )
     if world > 1:
         overrides["ddp_find_unused_parameters"] = False
-    result = train_lora(load(check), tokenizer, train_ds, eval_ds, cfg,
-                        output_dir=str(partial / "checkpoints"),
-                        resume_from_checkpoint=str(checkpoint) if checkpoint else None,
-                        **overrides)
+    result = train_lora(
+        load(check),
+        tokenizer,
+        train_ds,
+        eval_ds,
+        cfg,
+        output_dir=str(partial / "checkpoints"),
+        resume_from_checkpoint=str(checkpoint) if checkpoint else None,
+        **overrides,
+    )
     if not main:
         return
 
@@ -125,8 +141,7 @@ def run(args: RunArguments, data, check: ModelCheck, checkpoint: Path | None) ->
     metric = task_metric(model, tokenizer, eval_rows, fmt, metric_rows)
 
     def file_info(path, raw, used):
-        return {"path": str(path), "sha256": file_sha256(path), "rows": len(raw),
-                "rows_used": used}
+        return {"path": str(path), "sha256": file_sha256(path), "rows": len(raw), "rows_used": used}
 
     history = result.history
     info = {
@@ -136,12 +151,21 @@ def run(args: RunArguments, data, check: ModelCheck, checkpoint: Path | None) ->
         "train_config": result.config,
         "versions": library_versions(),
         "device": {**asdict(environment_report()), "world_size": world},
-        "data": {"format": fmt,
-                 "train": file_info(args.data.data, rows, len(train_ds)),
-                 "eval": file_info(args.data.eval_data, eval_rows, len(eval_ds))
-                 if args.data.eval_data else
-                 ({"val_split": args.data.val_split, "rows": len(eval_rows),
-                   "rows_used": len(eval_ds)} if eval_rows else None)},
+        "data": {
+            "format": fmt,
+            "train": file_info(args.data.data, rows, len(train_ds)),
+            "eval": file_info(args.data.eval_data, eval_rows, len(eval_ds))
+            if args.data.eval_data
+            else (
+                {
+                    "val_split": args.data.val_split,
+                    "rows": len(eval_rows),
+                    "rows_used": len(eval_ds),
+                }
+                if eval_rows
+                else None
+            ),
+        },
         "trainable_parameters": result.trainable,
         "total_parameters": sum(p.numel() for p in model.parameters()),
         "steps": result.steps,
@@ -154,20 +178,29 @@ def run(args: RunArguments, data, check: ModelCheck, checkpoint: Path | None) ->
         "wall_seconds": round(time.perf_counter() - start, 2),
     }
     if result.initial_adapter:
-        info["conversion"] = ("saved as a plain LoRA (rank 2r) for the untouched base: "
-                              "path_initial_model_for_weight_conversion")
-    files = {"training_info.json": to_json(info),
-             "loss_curve.png": _loss_png(history, f"{output.name}: r={cfg.r}, "
-                                         f"lr={cfg.learning_rate}, {result.steps} steps")}
+        info["conversion"] = (
+            "saved as a plain LoRA (rank 2r) for the untouched base: "
+            "path_initial_model_for_weight_conversion"
+        )
+    files = {
+        "training_info.json": to_json(info),
+        "loss_curve.png": _loss_png(
+            history, f"{output.name}: r={cfg.r}, lr={cfg.learning_rate}, {result.steps} steps"
+        ),
+    }
     if output.exists() and not out.overwrite:  # appeared while training: keep the work
         save_adapter(result, partial / "adapter", tokenizer=tokenizer, files=files, overwrite=True)
-        raise UsageError(f"{output} appeared while training; the adapter is in "
-                         f"{partial / 'adapter'}")
+        raise UsageError(
+            f"{output} appeared while training; the adapter is in {partial / 'adapter'}"
+        )
     save_adapter(result, output, tokenizer=tokenizer, files=files, overwrite=out.overwrite)
     shutil.rmtree(partial, ignore_errors=True)
-    summary = {"output": str(output), "steps": result.steps,
-               "final_train_loss": history["train"][-1][1] if history["train"] else None,
-               "final_validation_loss": info["final_validation_loss"],
-               "task_metric": {k: metric[k] for k in ("name", "value", "rows")} if metric else None,
-               "wall_seconds": info["wall_seconds"]}
+    summary = {
+        "output": str(output),
+        "steps": result.steps,
+        "final_train_loss": history["train"][-1][1] if history["train"] else None,
+        "final_validation_loss": info["final_validation_loss"],
+        "task_metric": {k: metric[k] for k in ("name", "value", "rows")} if metric else None,
+        "wall_seconds": info["wall_seconds"],
+    }
     print(json.dumps(summary))

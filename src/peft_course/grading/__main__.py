@@ -33,33 +33,57 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--root", type=Path, help="course folder (default: this repository)")
     parser = argparse.ArgumentParser(
-        prog="python -m peft_course.grading", epilog=USAGE,
+        prog="python -m peft_course.grading",
+        epilog=USAGE,
         description="The course's nbgrader pipeline (release, grade, check) and course runs.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     rel = sub.add_parser("release", parents=[common], help="regenerate notebooks/ from solutions/")
     rel.add_argument("names", nargs="*", help="NN_topic names (default: all)")
-    grd = sub.add_parser("grade", parents=[common],
-                         help="autograde _grading/submitted/, table, feedback")
-    grd.add_argument("--force", action="store_true",
-                     help="re-execute submissions that were autograded before")
-    chk = sub.add_parser("check", parents=[common],
-                         help="regeneration, leak and lint checks (--execute: all)")
-    chk.add_argument("--execute", action="store_true",
-                     help="also autograde the solutions and the blank notebooks")
-    crs = sub.add_parser("course", parents=[common],
-                         help="execute every solution notebook: table of time and headline")
+    grd = sub.add_parser(
+        "grade", parents=[common], help="autograde _grading/submitted/, table, feedback"
+    )
+    grd.add_argument(
+        "--force", action="store_true", help="re-execute submissions that were autograded before"
+    )
+    chk = sub.add_parser(
+        "check", parents=[common], help="regeneration, leak and lint checks (--execute: all)"
+    )
+    chk.add_argument(
+        "--execute",
+        action="store_true",
+        help="also autograde the solutions and the blank notebooks",
+    )
+    crs = sub.add_parser(
+        "course",
+        parents=[common],
+        help="execute every solution notebook: table of time and headline",
+    )
     crs.add_argument("names", nargs="*", help="NN_topic names (default: all in solutions/)")
-    crs.add_argument("--record", metavar="HOW",
-                     help="write the times into scripts/notebook_times.json, HOW saying where "
-                          "and when they were measured")
-    crs.add_argument("--record-from", type=Path, metavar="RESULTS_JSON",
-                     help="record the course times of a benchmarks/run.py --course results file")
-    out = sub.add_parser("outputs", parents=[common],
-                         help="execute solutions, store the outputs of nbval-check-output cells")
+    crs.add_argument(
+        "--record",
+        metavar="HOW",
+        help="write the times into scripts/notebook_times.json, HOW saying where "
+        "and when they were measured",
+    )
+    crs.add_argument(
+        "--record-from",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="record the course times of a benchmarks/run.py --course results file",
+    )
+    out = sub.add_parser(
+        "outputs",
+        parents=[common],
+        help="execute solutions, store the outputs of nbval-check-output cells",
+    )
     out.add_argument("names", nargs="*", help="NN_topic names (default: all)")
-    sub.add_parser("prose", parents=[common],
-                   help="numbers in the solutions' markdown that no checked output vouches for")
+    sub.add_parser(
+        "prose",
+        parents=[common],
+        help="numbers in the solutions' markdown that no checked output vouches for",
+    )
     return parser, crs
 
 
@@ -115,9 +139,11 @@ def _check(root: Path, execute: bool) -> int:
     if execute:
         result = self_check(root)
         problems = result["problems"]
-        print(f"{result['executed']} notebooks executed, {result['cells_graded']} cells "
-              f"graded, solutions full marks {result['solution_full']}/{result['solution_tests']},"
-              f" blank zero {result['blank_zero']}/{result['blank_tests']}")
+        print(
+            f"{result['executed']} notebooks executed, {result['cells_graded']} cells "
+            f"graded, solutions full marks {result['solution_full']}/{result['solution_tests']},"
+            f" blank zero {result['blank_zero']}/{result['blank_tests']}"
+        )
         print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items()))
     else:
         problems = regenerate_problems(root) + leak_problems(root) + lint_problems(root)
@@ -154,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "grade":
         print(grade(root, force=args.force))
-        print(f"feedback: {GRADING}/feedback/<student>/<NN_topic>/*.html; manual grading: "
-              "`nbgrader formgrader` (docs/instructors.md)")
+        print(
+            f"feedback: {GRADING}/feedback/<student>/<NN_topic>/*.html; manual grading: "
+            "`nbgrader formgrader` (docs/instructors.md)"
+        )
         return 0
     return _check(root, args.execute)
 

@@ -12,12 +12,19 @@ from ..course import colab_badge
 
 def assignments(root: Path, folder: str = "solutions") -> list[str]:
     """Names of the course notebooks: `<folder>/NN_topic/NN_topic.ipynb`."""
-    return sorted(p.parent.name for p in Path(root, folder).glob("*/*.ipynb")
-                  if p.stem == p.parent.name)
+    return sorted(
+        p.parent.name for p in Path(root, folder).glob("*/*.ipynb") if p.stem == p.parent.name
+    )
 
 
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-           "BEGIN MARK SCHEME", "END MARK SCHEME")
+MARKERS = (
+    "BEGIN SOLUTION",
+    "END SOLUTION",
+    "BEGIN HIDDEN TESTS",
+    "END HIDDEN TESTS",
+    "BEGIN MARK SCHEME",
+    "END MARK SCHEME",
+)
 SECRET = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.DOTALL)
 
 
@@ -47,9 +54,11 @@ def leak_problems(root: Path) -> list[str]:
         for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
             where = f"notebooks/{name} cell {i} '{cell.get('id')}'"
             problems += [f"{where} contains the marker {m!r}" for m in MARKERS if m in cell.source]
-            problems += [f"{where} contains solution/hidden-test text {ln[:60]!r}"
-                         for ln in dict.fromkeys(x.strip() for x in cell.source.splitlines())
-                         if ln in secret]
+            problems += [
+                f"{where} contains solution/hidden-test text {ln[:60]!r}"
+                for ln in dict.fromkeys(x.strip() for x in cell.source.splitlines())
+                if ln in secret
+            ]
             if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
                 problems.append(f"{where} has outputs or an execution count")
     return problems
@@ -57,8 +66,10 @@ def leak_problems(root: Path) -> list[str]:
 
 # "### Exercise N (tier): title" or "(tier, kind)": graded on the code's result (outcome), on a
 # conclusion the test recomputes (interpretation), or a guided transcription (easy tier only)
-EXERCISE = re.compile(r"^### Exercise \d+ \((easy|medium|stretch)(?:, (outcome|interpretation|guided))?\): \S",
-                      re.MULTILINE)
+EXERCISE = re.compile(
+    r"^### Exercise \d+ \((easy|medium|stretch)(?:, (outcome|interpretation|guided))?\): \S",
+    re.MULTILINE,
+)
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)[^)]*\)")  # ![alt](target "title")
 DISPLAYED = re.compile(r"\bImage\(\s*(filename\s*=\s*)?[^)]*\.(png|jpe?g|svg)")
 
@@ -73,8 +84,10 @@ def image_problems(path: Path) -> list[str]:
     for cell in nbformat.read(path, as_version=4).cells:
         where = f"cell {cell.get('id')}"
         if cell.cell_type == "code" and DISPLAYED.search(cell.source):
-            problems.append(f"{where} displays an image file from code: make it a markdown image "
-                            "![alt](../../images/NAME.png) so it shows without running")
+            problems.append(
+                f"{where} displays an image file from code: make it a markdown image "
+                "![alt](../../images/NAME.png) so it shows without running"
+            )
         if cell.cell_type != "markdown":
             continue
         for alt, target in IMAGE.findall(cell.source):
@@ -84,10 +97,11 @@ def image_problems(path: Path) -> list[str]:
                 problems.append(f"{where}: the image {target} has no alt text")
             for folder in (path.parent, release):
                 if not (folder / target).is_file():
-                    problems.append(f"{where}: the image {target} does not exist from "
-                                    f"{folder.parent.name}/{folder.name}/")
+                    problems.append(
+                        f"{where}: the image {target} does not exist from "
+                        f"{folder.parent.name}/{folder.name}/"
+                    )
     return problems
-
 
 
 def lint_notebook(path: Path) -> list[str]:
@@ -99,14 +113,19 @@ def lint_notebook(path: Path) -> list[str]:
     for i, cid in enumerate(ids):
         if not cid or not re.fullmatch(rf"{name[:2]}-[a-z0-9][a-z0-9_-]*", cid):
             problems.append(f"cell {i} id {cid!r} is not a stable '{name[:2]}-name' id")
-    problems += [f"cell id {d!r} is used twice" for d in sorted({x for x in ids if ids.count(x) > 1})]
+    problems += [
+        f"cell id {d!r} is used twice" for d in sorted({x for x in ids if ids.count(x) > 1})
+    ]
     for c in nb.cells:
         meta = c.metadata.get("nbgrader")
         if meta and meta.get("grade_id") != c.get("id"):
             problems.append(f"cell {c.get('id')}: nbgrader grade_id differs from the cell id")
     text = [c.source for c in nb.cells if c.cell_type == "markdown"]
-    if not nb.cells or nb.cells[0].cell_type != "markdown" or not re.match(
-            rf"# {name[:2]} . \S", nb.cells[0].source):
+    if (
+        not nb.cells
+        or nb.cells[0].cell_type != "markdown"
+        or not re.match(rf"# {name[:2]} . \S", nb.cells[0].source)
+    ):
         problems.append(f"the first cell is not a title '# {name[:2]} · Title'")
     elif colab_badge(f"notebooks/{name}/{name}.ipynb") not in nb.cells[0].source:
         problems.append("the title cell has no (current) Colab badge: run scripts/sync_colab.py")
@@ -122,18 +141,32 @@ def lint_notebook(path: Path) -> list[str]:
         if not any(re.search(rf"^{heading}\s*$", t, re.MULTILINE) for t in text):
             problems.append(f"no '{heading}' section")
     labelled = [m for t in text for m in EXERCISE.findall(t)]
-    unlabelled = [ln for t in text for ln in t.splitlines()
-                  if ln.startswith("### Exercise") and not EXERCISE.match(ln)]
-    problems += [f"exercise heading not labelled easy/medium/stretch (optionally ', outcome', "
-                 f"', interpretation' or ', guided'): {ln!r}" for ln in unlabelled]
-    problems += [f"a guided exercise must be easy: {tier}, {kind}" for tier, kind in labelled
-                 if kind == "guided" and tier != "easy"]
+    unlabelled = [
+        ln
+        for t in text
+        for ln in t.splitlines()
+        if ln.startswith("### Exercise") and not EXERCISE.match(ln)
+    ]
+    problems += [
+        f"exercise heading not labelled easy/medium/stretch (optionally ', outcome', "
+        f"', interpretation' or ', guided'): {ln!r}"
+        for ln in unlabelled
+    ]
+    problems += [
+        f"a guided exercise must be easy: {tier}, {kind}"
+        for tier, kind in labelled
+        if kind == "guided" and tier != "easy"
+    ]
     meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
-    tests = [c for c, m in zip(nb.cells, meta, strict=True)
-             if m.get("grade") and not m.get("solution") and c.cell_type == "code"]
+    tests = [
+        c
+        for c, m in zip(nb.cells, meta, strict=True)
+        if m.get("grade") and not m.get("solution") and c.cell_type == "code"
+    ]
     if len(labelled) < 3 or len(tests) < 3 or sum(bool(m.get("solution")) for m in meta) < 3:
-        problems.append(f"needs >= 3 graded exercises (headings {len(labelled)}, "
-                        f"test cells {len(tests)})")
+        problems.append(
+            f"needs >= 3 graded exercises (headings {len(labelled)}, test cells {len(tests)})"
+        )
     for c in tests:
         if not c.metadata["nbgrader"].get("points") or not c.metadata["nbgrader"].get("locked"):
             problems.append(f"test cell {c.get('id')} must be locked and worth points")
@@ -144,5 +177,8 @@ def lint_notebook(path: Path) -> list[str]:
 
 def lint_problems(root: Path) -> list[str]:
     """Check (f) on every solution notebook of `root`."""
-    return [f"solutions/{name}: {p}" for name in assignments(root)
-            for p in lint_notebook(Path(root, "solutions", name, f"{name}.ipynb"))]
+    return [
+        f"solutions/{name}: {p}"
+        for name in assignments(root)
+        for p in lint_notebook(Path(root, "solutions", name, f"{name}.ipynb"))
+    ]

@@ -41,8 +41,13 @@ def _environ(**values: str):
                 os.environ[key] = value
 
 
-def self_check(root: Path, timeout: int | None = None, work: Path | None = None,
-               extra: dict[str, Path] | None = None, solutions: bool = True) -> dict:
+def self_check(
+    root: Path,
+    timeout: int | None = None,
+    work: Path | None = None,
+    extra: dict[str, Path] | None = None,
+    solutions: bool = True,
+) -> dict:
     """The whole pipeline on a course folder, without touching it: release into a scratch copy
     (`work`), compare with `root/notebooks`, autograde the solutions and the untouched
     `root/notebooks` (plus `extra` {student: folder} submissions), each notebook executed
@@ -86,13 +91,21 @@ def self_check(root: Path, timeout: int | None = None, work: Path | None = None,
         blank = [c for (s, _), cs in tests.items() if s == BLANK_STUDENT for c in cs]
         lap("gradebook checks")
         return {
-            "notebooks": names, "problems": problems, "work": work, "seconds": seconds,
+            "notebooks": names,
+            "problems": problems,
+            "work": work,
+            "seconds": seconds,
             "executed": sum(1 for _ in Path(work, GRADING, "autograded").glob("*/*/*.ipynb")),
             "cells_graded": sum(len(v) for v in tests.values()),
-            "solution_full": sum(c.score == c.max_score for c in sol), "solution_tests": len(sol),
-            "blank_zero": sum(c.score == 0 for c in blank), "blank_tests": len(blank),
-            "times": {(student, n): execution_seconds(work, student, n)
-                      for student in executed for n in names},
+            "solution_full": sum(c.score == c.max_score for c in sol),
+            "solution_tests": len(sol),
+            "blank_zero": sum(c.score == 0 for c in blank),
+            "blank_tests": len(blank),
+            "times": {
+                (student, n): execution_seconds(work, student, n)
+                for student in executed
+                for n in names
+            },
         }
     finally:
         if scratch:

@@ -24,10 +24,15 @@ def cell_timeout() -> int:
 
 def headlines(nb) -> list[str]:
     """The "Headline: ..." lines of a notebook's stdout outputs."""
-    return [line.removeprefix("Headline:").strip()
-            for cell in nb.cells if cell.cell_type == "code"
-            for out in cell.get("outputs", []) if out.get("name") == "stdout"
-            for line in out.get("text", "").splitlines() if line.startswith("Headline:")]
+    return [
+        line.removeprefix("Headline:").strip()
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("name") == "stdout"
+        for line in out.get("text", "").splitlines()
+        if line.startswith("Headline:")
+    ]
 
 
 def run_notebook(path: Path, timeout: int) -> tuple[float, str, str | None]:
@@ -37,8 +42,9 @@ def run_notebook(path: Path, timeout: int) -> tuple[float, str, str | None]:
     error = None
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(path.parent, tmp, dirs_exist_ok=True)  # files next to the notebook
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": tmp}})
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": tmp}}
+        )
         try:
             client.execute()
         except CellExecutionError as exc:
@@ -48,8 +54,9 @@ def run_notebook(path: Path, timeout: int) -> tuple[float, str, str | None]:
     return time.perf_counter() - start, "; ".join(headlines(nb)) or "-", error
 
 
-def record_times(rows: list[tuple[str, float, bool]], how: str, times_file: Path,
-                 device: str = "cpu") -> list[str]:
+def record_times(
+    rows: list[tuple[str, float, bool]], how: str, times_file: Path, device: str = "cpu"
+) -> list[str]:
     """Merge (name, seconds, ok) rows into `times_file`; a failed run is never recorded. On a
     CPU the figure goes to "cpu" (with "seconds" and "how"), on a GPU to "gpu". Returns the names
     recorded."""
@@ -79,8 +86,10 @@ def rows_from_results(results_file: Path) -> tuple[list[tuple[str, float, bool]]
     except (OSError, json.JSONDecodeError) as exc:
         raise SystemExit(f"cannot read {results_file}: {exc}") from None
     if not course.get("measured"):
-        raise SystemExit(f"{results_file} has no measured course run: run "
-                         "`python benchmarks/run.py --course` first")
+        raise SystemExit(
+            f"{results_file} has no measured course run: run "
+            "`python benchmarks/run.py --course` first"
+        )
     rows = [(r["name"], r["seconds"], r["ok"]) for r in course["notebooks"]]
     return rows, results.get("machine", {}).get("device", "cpu")
 
@@ -93,8 +102,9 @@ def run_course(root: Path, names: list[str] | None = None) -> list[tuple[str, fl
     rows, measured = [], []  # table rows; (name, seconds, ok) for the totals and --record
     for name in names:
         print(f"running {name} ...", flush=True)
-        seconds, headline, error = run_notebook(root / "solutions" / name / f"{name}.ipynb",
-                                                timeout)
+        seconds, headline, error = run_notebook(
+            root / "solutions" / name / f"{name}.ipynb", timeout
+        )
         measured.append((name, seconds, error is None))
         rows.append((name, f"{seconds:.0f} s", f"ERROR {error}" if error else headline))
     total, ran = sum(m[1] for m in measured), sum(m[2] for m in measured)

@@ -25,8 +25,12 @@ _FAILED: dict[str, int] = defaultdict(int)
 
 
 def pytest_addoption(parser):
-    parser.addoption("--notebook-times", metavar="FILE", default=None,
-                     help="write each solution notebook's nbval seconds to FILE (JSON)")
+    parser.addoption(
+        "--notebook-times",
+        metavar="FILE",
+        default=None,
+        help="write each solution notebook's nbval seconds to FILE (JSON)",
+    )
 
 
 def _notebook(nodeid: str) -> str | None:
@@ -75,7 +79,8 @@ def pytest_terminal_summary(terminalreporter, config):
         status = "ok" if not _FAILED[path] else f"{_FAILED[path]} cell(s) FAILED"
         terminalreporter.write_line(
             f"  {Path(path).stem:<26} {seconds:6.0f} s  {checked:3d} output-checked cells, "
-            f"{tests} autograded tests  {status}")
+            f"{tests} autograded tests  {status}"
+        )
     terminalreporter.write_line(f"  {len(_SECONDS)} notebooks in {total:.0f} s")
     out = config.getoption("--notebook-times")
     if out:
@@ -89,10 +94,23 @@ def _write_times(path: Path) -> None:
     from ..device import get_device
     from ..files import write_text_atomic
 
-    rows = [{"name": Path(p).stem, "seconds": round(s, 1), "ok": not _FAILED[p]}
-            for p, s in _SECONDS.items()]
-    machine = {"device": get_device().type,
-               "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    rows = [
+        {"name": Path(p).stem, "seconds": round(s, 1), "ok": not _FAILED[p]}
+        for p, s in _SECONDS.items()
+    ]
+    machine = {
+        "device": get_device().type,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps({"machine": machine, "course": {
-        "measured": True, "how": "nbval in make test", "notebooks": rows}}, indent=2) + "\n")
+    write_text_atomic(
+        path,
+        json.dumps(
+            {
+                "machine": machine,
+                "course": {"measured": True, "how": "nbval in make test", "notebooks": rows},
+            },
+            indent=2,
+        )
+        + "\n",
+    )

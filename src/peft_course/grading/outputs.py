@@ -43,28 +43,42 @@ def notebook_output_problems(path: Path) -> list[str]:
         if is_autograded_test(cell) and not is_checked(cell):
             problems.append(f"{where} is an autograded test without the {CHECKED} tag")
         if is_checked(cell) and is_autograded_test(cell) and cell.outputs:
-            problems.append(f"{where} is an autograded test with a stored output (tests print "
-                            "nothing)")
+            problems.append(
+                f"{where} is an autograded test with a stored output (tests print nothing)"
+            )
         if (cell.outputs or cell.execution_count is not None) and not is_checked(cell):
-            problems.append(f"{where} has an output or execution count but no {CHECKED} tag: "
-                            "only checked cells keep outputs (python -m peft_course.grading "
-                            "outputs)")
+            problems.append(
+                f"{where} has an output or execution count but no {CHECKED} tag: "
+                "only checked cells keep outputs (python -m peft_course.grading "
+                "outputs)"
+            )
         if is_checked(cell) and cell.execution_count is None:
-            problems.append(f"{where} is tagged {CHECKED} without an execution count: nbval "
-                            "would not compare it (python -m peft_course.grading outputs)")
+            problems.append(
+                f"{where} is tagged {CHECKED} without an execution count: nbval "
+                "would not compare it (python -m peft_course.grading outputs)"
+            )
         if is_checked(cell) and not is_autograded_test(cell) and not output_text(cell).strip():
-            problems.append(f"{where} is tagged {CHECKED} but has no stored text output: run "
-                            "python -m peft_course.grading outputs")
-        bad = [o for o in cell.outputs if o.get("output_type") == "error"
-               or (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            problems.append(
+                f"{where} is tagged {CHECKED} but has no stored text output: run "
+                "python -m peft_course.grading outputs"
+            )
+        bad = [
+            o
+            for o in cell.outputs
+            if o.get("output_type") == "error"
+            or (o.get("output_type") == "stream" and o.get("name") == "stderr")
+        ]
         if bad:
             problems.append(f"{where} stores an error or stderr output")
     return problems
 
 
 def output_problems(root: Path) -> list[str]:
-    return [f"solutions/{p}" for name in assignments(root)
-            for p in notebook_output_problems(Path(root, "solutions", name, f"{name}.ipynb"))]
+    return [
+        f"solutions/{p}"
+        for name in assignments(root)
+        for p in notebook_output_problems(Path(root, "solutions", name, f"{name}.ipynb"))
+    ]
 
 
 def execute_copy(path: Path, timeout: int):
@@ -72,8 +86,9 @@ def execute_copy(path: Path, timeout: int):
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(path.parent, tmp, dirs_exist_ok=True)  # files next to the notebook
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": tmp}})
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": tmp}}
+        )
         try:
             client.execute()
         except CellExecutionError as exc:
@@ -111,6 +126,8 @@ def store_outputs(root: Path, names: list[str] | None = None, timeout: int = 900
             count += is_checked(cell)  # nbval compares only cells that carry an execution count
             cell.execution_count = count if is_checked(cell) else None
         write_text_atomic(path, nbformat.writes(source) + "\n")
-        report.append(f"{name}: stored the outputs of "
-                      f"{sum(is_checked(c) and bool(c.outputs) for c in source.cells)} checked cells")
+        report.append(
+            f"{name}: stored the outputs of "
+            f"{sum(is_checked(c) and bool(c.outputs) for c in source.cells)} checked cells"
+        )
     return report

@@ -59,8 +59,9 @@ def _run(converter_cls, root: Path, timeout: int | None = None, **attrs) -> None
             warnings.simplefilter("ignore", SAWarning)
             converter.start()
     except NbGraderException as exc:
-        raise RuntimeError(f"nbgrader {converter_cls.__name__} failed in {root}:\n"
-                           f"{buffer.getvalue()[-4000:]}") from exc
+        raise RuntimeError(
+            f"nbgrader {converter_cls.__name__} failed in {root}:\n{buffer.getvalue()[-4000:]}"
+        ) from exc
     finally:
         converter.log.removeHandler(handler)
 
@@ -68,10 +69,12 @@ def _run(converter_cls, root: Path, timeout: int | None = None, **attrs) -> None
 def _normalise(path: Path) -> None:
     """Keep only deterministic notebook metadata (no execution timestamps, widget state, ...)."""
     nb = nbformat.read(path, as_version=4)
-    nb.metadata = nbformat.from_dict({
-        "kernelspec": nb.metadata.get("kernelspec", {}),
-        "language_info": {"name": nb.metadata.get("language_info", {}).get("name", "python")},
-    })
+    nb.metadata = nbformat.from_dict(
+        {
+            "kernelspec": nb.metadata.get("kernelspec", {}),
+            "language_info": {"name": nb.metadata.get("language_info", {}).get("name", "python")},
+        }
+    )
     for cell in nb.cells:
         for key in ("execution", "collapsed", "scrolled", "ExecuteTime"):
             cell.metadata.pop(key, None)
@@ -85,8 +88,14 @@ def release(root: Path, names: list[str] | None = None, database: bool = True) -
     root = Path(root).resolve()
     names = names or assignments(root)
     for name in names:
-        _run(GenerateAssignment, root, assignment_id=name, force=True, create_assignment=True,
-             no_database=not database)
+        _run(
+            GenerateAssignment,
+            root,
+            assignment_id=name,
+            force=True,
+            create_assignment=True,
+            no_database=not database,
+        )
         _normalise(root / "notebooks" / name / f"{name}.ipynb")
     if names == assignments(root):  # a full release also drops notebooks whose source is gone
         for stale in sorted(set(assignments(root, "notebooks")) - set(names)):
@@ -113,8 +122,10 @@ def regenerate_problems(root: Path) -> list[str]:
             elif not a.exists():
                 problems.append(f"notebooks/{rel} has no source in solutions/: run `make release`")
             elif a.read_bytes() != b.read_bytes():
-                problems.append(f"notebooks/{rel} differs from a fresh release ({_first_diff(a, b)})"
-                                ": never edit notebooks/ by hand, run `make release`")
+                problems.append(
+                    f"notebooks/{rel} differs from a fresh release ({_first_diff(a, b)})"
+                    ": never edit notebooks/ by hand, run `make release`"
+                )
     return problems
 
 
@@ -142,13 +153,25 @@ def submit(root: Path, student: str, folder: Path, names: list[str] | None = Non
             shutil.copy(folder / f"{name}.ipynb", dest / f"{name}.ipynb")
 
 
-def autograde(root: Path, student: str = "*", assignment: str = "*", timeout: int | None = None,
-              force: bool = True):
+def autograde(
+    root: Path,
+    student: str = "*",
+    assignment: str = "*",
+    timeout: int | None = None,
+    force: bool = True,
+):
     """nbgrader autograde --create over every matching submission, in one invocation. Without
     `force`, only new submissions (or newer timestamp.txt) are executed; manual grades are kept
     either way (nbgrader then flags the cell for review)."""
-    _run(Autograde, root, timeout, assignment_id=assignment, student_id=student,
-         force=force, create_student=True)
+    _run(
+        Autograde,
+        root,
+        timeout,
+        assignment_id=assignment,
+        student_id=student,
+        force=force,
+        create_student=True,
+    )
 
 
 def feedback(root: Path, student: str = "*", assignment: str = "*") -> list[Path]:
@@ -185,8 +208,10 @@ def grade(root: Path, timeout: int | None = None, force: bool = False) -> str:
     `force`), write the feedback HTML, return the score table."""
     submitted = sorted(Path(root, GRADING, "submitted").glob("*/*/"))
     if not submitted:
-        raise SystemExit(f"nothing to grade: put submissions in {GRADING}/submitted/<student>/"
-                         "<NN_topic>/ (nbgrader collect or zip_collect does this)")
+        raise SystemExit(
+            f"nothing to grade: put submissions in {GRADING}/submitted/<student>/"
+            "<NN_topic>/ (nbgrader collect or zip_collect does this)"
+        )
     missing = sorted({p.name for p in submitted} - set(assignments(root, "notebooks")))
     if missing:
         raise SystemExit(f"not released: {', '.join(missing)}: run `make release` first")
@@ -205,9 +230,12 @@ class HiddenTestsChecksum(logging.Filter):
 
     def __init__(self, root: Path):
         super().__init__()
-        self.ids = {c.get("id") for name in assignments(root)
-                    for c in nbformat.read(Path(root, "solutions", name, f"{name}.ipynb"), 4).cells
-                    if "### BEGIN HIDDEN TESTS" in c.source}
+        self.ids = {
+            c.get("id")
+            for name in assignments(root)
+            for c in nbformat.read(Path(root, "solutions", name, f"{name}.ipynb"), 4).cells
+            if "### BEGIN HIDDEN TESTS" in c.source
+        }
 
     def filter(self, record: logging.LogRecord) -> bool:
         match = re.match(r"Attribute 'checksum' for cell (\S+) has changed", record.getMessage())

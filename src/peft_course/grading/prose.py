@@ -26,8 +26,14 @@ CHECKED = "nbval-check-output"  # the nbval cell tag: compare this cell's output
 ALLOW_DIR = Path("configs", "prose_numbers")
 
 _REMOVE = [  # (pattern, flags): text that holds no claim to check
-    (r"```.*?```", re.S), (r"\$\$.*?\$\$", re.S), (r"\$[^$\n]+\$", 0), (r"`[^`\n]*`", 0),
-    (r"<!--.*?-->", re.S), (r"!\[[^\]]*\]\([^)]*\)", 0), (r"\]\([^)]*\)", 0), (r"<[^>\n]+>", 0),
+    (r"```.*?```", re.S),
+    (r"\$\$.*?\$\$", re.S),
+    (r"\$[^$\n]+\$", 0),
+    (r"`[^`\n]*`", 0),
+    (r"<!--.*?-->", re.S),
+    (r"!\[[^\]]*\]\([^)]*\)", 0),
+    (r"\]\([^)]*\)", 0),
+    (r"<[^>\n]+>", 0),
     (r"https?://\S+", 0),
     (r"^\s*#+\s*\d+(\.\d+)*\s*[.·:]?", re.M),  # "## 3. Title", "# 04 · Title"
     (r"^\s*\d+\.\s", re.M),  # ordered-list markers
@@ -35,7 +41,8 @@ _REMOVE = [  # (pattern, flags): text that holds no claim to check
     (r"\b[Nn]otebooks?\s+\**\d\d\b(\s*(and|or|,|-|–)\s*\**\d\d\b)*", 0),
     (r"\b\d\d_[a-z][a-z0-9_]*", 0),  # folder names such as 04_lora_sft
     (r"arXiv:?\s*\d{4}\.\d{4,5}(v\d+)?", re.I),
-    (r"et al\.?,?\s*\(?(19|20)\d\d[a-z]?", 0), (r"\((19|20)\d\d[a-z]?\)", 0),
+    (r"et al\.?,?\s*\(?(19|20)\d\d[a-z]?", 0),
+    (r"\((19|20)\d\d[a-z]?\)", 0),
     (r"\b[A-Za-z][A-Za-z0-9]*[-]?\d[\w.-]*", 0),  # names with digits: GPT-2, SmolLM2-135M, bf16
     (r"\b(4|8|16|32)-bit\b", 0),  # formats
 ]
@@ -70,8 +77,11 @@ def output_text(cell) -> str:
 
 def checked_numbers(nb) -> set[str]:
     """Every number printed by the notebook's checked cells (commas and spaces dropped)."""
-    text = "\n".join(output_text(c) for c in nb.cells
-                     if c.cell_type == "code" and CHECKED in c.metadata.get("tags", []))
+    text = "\n".join(
+        output_text(c)
+        for c in nb.cells
+        if c.cell_type == "code" and CHECKED in c.metadata.get("tags", [])
+    )
     return {_norm(m.group()) for m in NUMBER.finditer(text)}
 
 
@@ -87,8 +97,9 @@ def allow_list(root: Path) -> dict[str, dict[str, str]]:
         table = {k: v for k, v in table.items() if not k.startswith("_")}
         for number, reason in table.items():
             if not isinstance(reason, str) or len(reason.split()) < 3:
-                raise ValueError(f"{path}: the allowed number {number!r} needs a reason of a few "
-                                 "words")
+                raise ValueError(
+                    f"{path}: the allowed number {number!r} needs a reason of a few words"
+                )
             allowed.setdefault(path.stem, {})[_norm(number)] = reason
     return allowed
 
@@ -104,21 +115,28 @@ def notebook_prose_problems(path: Path, allowed: dict[str, dict[str, str]]) -> l
             continue
         for token in prose_numbers(cell.source):
             if _norm(token) not in vouched and _norm(token) not in ok:
-                problems.append(f"{path.stem} cell '{cell.get('id')}': {token!r} is printed by "
-                                "no checked output")
+                problems.append(
+                    f"{path.stem} cell '{cell.get('id')}': {token!r} is printed by "
+                    "no checked output"
+                )
     return problems
 
 
-HOW_TO_FIX = (f"vouch for each number: print it from a cell tagged {CHECKED} (then `python -m "
-              "peft_course.grading outputs NN_topic`), let code print the reading instead, or "
-              f"allow-list it in {ALLOW_DIR}/NN.json with its reason")
+HOW_TO_FIX = (
+    f"vouch for each number: print it from a cell tagged {CHECKED} (then `python -m "
+    "peft_course.grading outputs NN_topic`), let code print the reading instead, or "
+    f"allow-list it in {ALLOW_DIR}/NN.json with its reason"
+)
 
 
 def prose_problems(root: Path) -> list[str]:
     """The prose rule over every solution notebook of `root`."""
     allowed = allow_list(root)
-    return [p for name in assignments(root)
-            for p in notebook_prose_problems(Path(root, "solutions", name, f"{name}.ipynb"), allowed)]
+    return [
+        p
+        for name in assignments(root)
+        for p in notebook_prose_problems(Path(root, "solutions", name, f"{name}.ipynb"), allowed)
+    ]
 
 
 def prose_counts(root: Path) -> dict[str, tuple[int, int]]:

@@ -82,10 +82,16 @@ def cell_outputs(root: Path, student: str, name: str) -> dict[str, dict]:
         outs = cell.get("outputs", [])
         out[cell.get("id", str(i))] = {
             "errors": [o.get("ename", "") for o in outs if o.output_type == "error"],
-            "messages": [f"{o.get('ename', '')}: {o.get('evalue', '')}"[:160]
-                         for o in outs if o.output_type == "error"],
-            "stderr": "".join(o.get("text", "") for o in outs
-                              if o.output_type == "stream" and o.get("name") == "stderr"),
+            "messages": [
+                f"{o.get('ename', '')}: {o.get('evalue', '')}"[:160]
+                for o in outs
+                if o.output_type == "error"
+            ],
+            "stderr": "".join(
+                o.get("text", "")
+                for o in outs
+                if o.output_type == "stream" and o.get("name") == "stderr"
+            ),
         }
     return out
 
@@ -102,8 +108,9 @@ def execution_seconds(root: Path, student: str, name: str) -> float | None:
     if not starts or not ends:
         return None
     parse = datetime.fromisoformat
-    return (parse(ends[-1].replace("Z", "+00:00")) - parse(starts[0].replace("Z", "+00:00"))
-            ).total_seconds()
+    return (
+        parse(ends[-1].replace("Z", "+00:00")) - parse(starts[0].replace("Z", "+00:00"))
+    ).total_seconds()
 
 
 def execution_problems(root: Path, name: str, student: str = SOLUTION_STUDENT) -> list[str]:
@@ -111,8 +118,11 @@ def execution_problems(root: Path, name: str, student: str = SOLUTION_STUDENT) -
     allows errors and exits 0, so one execution serves this check and the scoring)."""
     if not autograded_notebook(root, student, name).exists():
         return [f"{name}: {student} was not autograded"]
-    return [f"{name}: cell {cid} of {student} raised {'; '.join(o['messages'])}"
-            for cid, o in cell_outputs(root, student, name).items() if o["errors"]]
+    return [
+        f"{name}: cell {cid} of {student} raised {'; '.join(o['messages'])}"
+        for cid, o in cell_outputs(root, student, name).items()
+        if o["errors"]
+    ]
 
 
 def full_marks_problems(root: Path, name: str, student: str = SOLUTION_STUDENT) -> list[str]:
@@ -124,10 +134,14 @@ def full_marks_problems(root: Path, name: str, student: str = SOLUTION_STUDENT) 
     for c in cells:
         if c.autograded_test and c.score != c.max_score:
             why = outputs.get(c.name, {})
-            reason = (f"stderr output {why['stderr'].strip()[:80]!r} scores a cell 0"
-                      if why.get("stderr") else f"errors: {why.get('errors')}")
-            problems.append(f"{name}: test {c.name} gives the solutions {c.score:g}/"
-                            f"{c.max_score:g} ({reason})")
+            reason = (
+                f"stderr output {why['stderr'].strip()[:80]!r} scores a cell 0"
+                if why.get("stderr")
+                else f"errors: {why.get('errors')}"
+            )
+            problems.append(
+                f"{name}: test {c.name} gives the solutions {c.score:g}/{c.max_score:g} ({reason})"
+            )
     return problems
 
 
@@ -136,15 +150,24 @@ def blank_zero_problems(root: Path, name: str, student: str = BLANK_STUDENT) -> 
     cells = scores(root).get((student, name))
     if not cells:
         return [f"{name}: {student} has no grades in the gradebook"]
-    return [f"{name}: test {c.name} gives the blank notebook {c.score:g}/{c.max_score:g}: "
-            "a graded test must fail before the exercise is done"
-            for c in cells if c.autograded_test and c.score != 0]
+    return [
+        f"{name}: test {c.name} gives the blank notebook {c.score:g}/{c.max_score:g}: "
+        "a graded test must fail before the exercise is done"
+        for c in cells
+        if c.autograded_test and c.score != 0
+    ]
 
 
-def graded_problems(root: Path, names: list[str] | None = None,
-                    solutions: bool = True) -> list[str]:
+def graded_problems(
+    root: Path, names: list[str] | None = None, solutions: bool = True
+) -> list[str]:
     """Checks (a), (d), (e) on a course autograded by self_check ((e) alone without
     `solutions`)."""
-    return [p for name in names or assignments(root)
-            for p in (execution_problems(root, name) + full_marks_problems(root, name)
-                      if solutions else []) + blank_zero_problems(root, name)]
+    return [
+        p
+        for name in names or assignments(root)
+        for p in (
+            execution_problems(root, name) + full_marks_problems(root, name) if solutions else []
+        )
+        + blank_zero_problems(root, name)
+    ]
