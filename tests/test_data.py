@@ -120,15 +120,18 @@ def test_task_detection_is_tied_to_the_generator(task):
     assert data.detect_task([prompts[0].lower()]) is None
 
 
-def test_loading_on_a_fresh_cache_prints_nothing(tmp_path, monkeypatch, capfd):
+def test_loading_on_a_fresh_cache_prints_nothing(tmp_path, monkeypatch, capfd, tokenizer):
     # A fresh datasets cache makes `datasets` draw a "Generating split" bar; in a notebook that is
     # an output the second run does not have, so nbval saw it only on a fresh clone.
     import datasets
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
-    assert len(data.load_task("extract", "validation")) == make_data.SPLITS["validation"]
+    rows = data.load_task("extract", "validation")
+    assert len(rows) == make_data.SPLITS["validation"]
+    assert len(data.tokenize_dataset(rows.select(range(8)), tokenizer)) == 8
     assert len(data.load_preferences()["train"]) > 0
     captured = capfd.readouterr()
-    assert "Generating" not in captured.err + captured.out, captured.err[-300:]
+    for bar in ("Generating", "Map", "Filter"):
+        assert bar not in captured.err + captured.out, captured.err[-300:]
     assert list((tmp_path / "datasets").iterdir()), "the fresh cache was not used"
     assert not datasets.are_progress_bars_disabled(), "loading left progress bars off"

@@ -33,7 +33,7 @@ def data_dir() -> Path:
 
 @contextmanager
 def _quiet_progress():
-    """No "Generating split" bar while `datasets` caches a course file (a few hundred rows).
+    """No "Generating split" or "Map" bar while `datasets` caches or maps course rows (a few hundred).
 
     The bar appears only on a machine whose datasets cache is fresh, so a notebook cell that loads
     data would print on a fresh clone and not on a second run.
@@ -143,11 +143,12 @@ def tokenize_example(tokenizer, prompt: str, completion: str, max_length: int = 
 def tokenize_dataset(dataset: Dataset, tokenizer, max_length: int = 256) -> Dataset:
     """Map ``tokenize_example`` over a prompt/completion dataset; drops rows whose answer was
     cut away entirely by ``max_length``. Introduced in 04_lora_sft."""
-    tokenized = dataset.map(
-        lambda row: tokenize_example(tokenizer, row["prompt"], row["completion"], max_length),
-        remove_columns=dataset.column_names,
-    )
-    return tokenized.filter(_has_answer)
+    with _quiet_progress():
+        tokenized = dataset.map(
+            lambda row: tokenize_example(tokenizer, row["prompt"], row["completion"], max_length),
+            remove_columns=dataset.column_names,
+        )
+        return tokenized.filter(_has_answer)
 
 
 def _has_answer(example: dict) -> bool:
