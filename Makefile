@@ -12,7 +12,8 @@ LAB_IP ?= 127.0.0.1
 # containers and CI often run as root, which Jupyter refuses without this flag
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup model lab test test-fast lint prose release grade course nbval bench data adapters clean \
+.PHONY: help setup model lab test test-fast lint prose release grade course nbval bench bench-methods \
+	data adapters clean \
 	gpu-smoke gpu-smoke-wheels
 
 help: ## list the targets
@@ -75,6 +76,9 @@ prose: setup ## the prose rule: every number in the solutions' markdown is vouch
 
 bench: model ## run the benchmarks; results under benchmarks/results/
 	$(BIN)/python benchmarks/run.py
+
+bench-methods: model ## compare 10 PEFT methods x 3 seeds on one task; results under benchmarks/results/
+	$(BIN)/python benchmarks/bench_methods.py all
 
 data: setup ## rebuild data/ (deterministic)
 	$(BIN)/python scripts/make_data.py

@@ -8,6 +8,7 @@ import os
 import re
 import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +103,21 @@ def median(xs):
 
 def write_json(path: str | Path, data: dict) -> None:
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+T0 = time.perf_counter()
+
+
+def say(msg: str) -> None:
+    """A progress line with the seconds since the benchmark started."""
+    print(f"[{time.perf_counter() - T0:6.0f}s] {msg}", flush=True)
+
+
+def bitsandbytes_version() -> str:
+    """The installed bitsandbytes version, or why it cannot be used."""
+    try:
+        import bitsandbytes
+
+        return bitsandbytes.__version__
+    except Exception:  # missing, or a broken native library
+        return "not usable"

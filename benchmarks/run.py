@@ -22,14 +22,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import TRAIN_CONFIGS, device_slug, median, write_json  # noqa: E402
+from common import (  # noqa: E402
+    T0,
+    TRAIN_CONFIGS,
+    bitsandbytes_version,
+    device_slug,
+    median,
+    say,
+    write_json,
+)
 from report import all_goals, goal, markdown, plot, update_readme  # noqa: E402
-
-T0 = time.perf_counter()
-
-
-def say(msg: str) -> None:
-    print(f"[{time.perf_counter() - T0:6.0f}s] {msg}", flush=True)
 
 
 def machine_info() -> dict:
@@ -37,12 +39,7 @@ def machine_info() -> dict:
 
     from peft_course.device import environment_report, get_device
 
-    try:
-        import bitsandbytes
-
-        bnb_version = bitsandbytes.__version__
-    except Exception:  # missing, or a broken native library
-        bnb_version = "not usable"
+    bnb_version = bitsandbytes_version()
     env = environment_report()
     device = get_device()
     name = env.device_name
