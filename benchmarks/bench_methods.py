@@ -1,4 +1,4 @@
-"""PEFT method comparison (`make bench-methods`): every method of methods.py on the same task.
+"""PEFT method comparison (`make bench-methods`): every method of peft_course/methods.py on the same task.
 
     python benchmarks/bench_methods.py all                       # 10 methods x 3 seeds, then report
     python benchmarks/bench_methods.py all --methods lora ia3 --seeds 0
@@ -16,7 +16,6 @@ parameter counts, peak memory, training time and checkpoint size. The driver wri
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
@@ -29,14 +28,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import ROOT, bitsandbytes_version, quiet, say, write_json  # noqa: E402
-from methods import METHODS, build, load_base, parameter_counts  # noqa: E402
+from common import bitsandbytes_version, quiet, say, write_json  # noqa: E402
 from methods_report import report  # noqa: E402
 
-PROBE = ROOT / "data" / "general" / "probe.jsonl"  # scripts/make_probe.py
-# A short budget: at 12 steps LoRA and full fine-tuning both score 32/32 and accuracy no longer
-# separates the methods (README.md, "What to expect").
-DEFAULTS = {"steps": 5, "batch": 4, "eval_rows": 32, "max_length": 256}
+from peft_course.compare import DEFAULTS  # noqa: E402
+from peft_course.methods import METHODS  # noqa: E402
+
 GIB, MIB = 2**30, 2**20
 def versions() -> dict:
     import peft
@@ -66,97 +63,6 @@ def _load_average() -> float | None:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
-def load_probe():
-    """The general-ability probe (data/general/probe.jsonl) as a ``datasets.Dataset``."""
-    import datasets
-
-    return datasets.load_dataset("json", data_files={"probe": str(PROBE)}, split="probe")
-
-
-def probe_loss(model, examples, pad_token_id: int, batch_size: int = 8) -> tuple[float, float]:
-    """(mean loss of the answer's words, mean loss of its end-of-turn token) over tokenized
-    ``examples`` (labels -100 on the prompt). Kept apart: fine-tuning on short answers makes a
-    model stop sooner, which moves the end-of-turn loss but says nothing about what it knows."""
-    import torch
-    import torch.nn.functional as F
-
-    from peft_course.data import IGNORE_INDEX, CompletionCollator
-
-    collate, device = CompletionCollator(pad_token_id), next(model.parameters()).device
-    model.eval()
-    sums, counts = [0.0, 0.0], [0, 0]
-    with torch.no_grad():
-        for start in range(0, len(examples), batch_size):
-            rows = [examples[i] for i in range(start, min(start + batch_size, len(examples)))]
-            batch = {k: v.to(device) for k, v in collate(rows).items()}
-            labels = batch.pop("labels")
-            # prompt tuning prepends its virtual tokens to the logits: keep the last seq positions
-            logits = model(**batch).logits[:, -labels.shape[1] :].float()  # (batch, seq, vocab)
-            target = labels[:, 1:]  # (batch, seq - 1): position t predicts token t + 1
-            nll = F.cross_entropy(
-                logits[:, :-1].transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="none"
-            )
-            answer = target != IGNORE_INDEX
-            stop = answer & (answer.cumsum(1) == answer.sum(1, keepdim=True))  # last answer token
-            for i, mask in enumerate((answer & ~stop, stop)):
-                sums[i] += float(nll[mask].sum())
-                counts[i] += int(mask.sum())
-    return sums[0] / counts[0], sums[1] / counts[1]
-
-
-def _autocast(device):
-    import torch
-
-    from peft_course.device import get_dtype
-
-    if device.type == "cuda" and get_dtype(device) == torch.bfloat16:  # fp32 weights, bf16 math
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def train(model, optimizer, examples, a, device) -> dict:
-    """``a.steps`` AdamW steps over ``examples`` in a seeded order; losses, time, missing grads."""
-    import torch
-
-    from peft_course.data import CompletionCollator
-
-    collate = CompletionCollator(a.pad_token_id)
-    order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(a.seed)).tolist()
-    warmup = max(1, round(a.steps / 10))
-
-    def rate(s: int) -> float:  # the fraction of the peak learning rate at step s
-        return (s + 1) / (warmup + 1) if s < warmup else (a.steps - s) / max(1, a.steps - warmup)
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
-    params = [p for p in model.parameters() if p.requires_grad]
-    model.train()
-    losses, missing = [], None
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for step in range(a.steps):
-        idx = [order[(step * a.batch + i) % len(order)] for i in range(a.batch)]
-        batch = {k: v.to(device) for k, v in collate([examples[i] for i in idx]).items()}
-        with _autocast(device):
-            loss = model(**batch).loss
-        loss.backward()
-        if missing is None:  # the 4-bit CPU trap leaves every LoRA gradient None
-            missing = sum(1 for p in params if p.grad is None)
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return {
-        "losses": losses,
-        "seconds": time.perf_counter() - start,
-        "trainable_without_grad": missing,
-        "warmup_steps": warmup,
-    }
-
-
 def checkpoint(model, initial_adapter: str | None) -> dict:
     """Bytes of what one would ship: the adapter (``save_pretrained``; PiSSA converted to a plain
     LoRA for the untouched base), or the whole model's files for full fine-tuning."""
@@ -183,92 +89,33 @@ def checkpoint(model, initial_adapter: str | None) -> dict:
 
 
 def run_one(a) -> dict:
-    """Train ``a.method`` for ``a.seed`` and measure it (see the module docstring)."""
+    """Train ``a.method`` for ``a.seed`` with ``peft_course.compare.run_method`` and add what
+    only a fresh process can say: the process's peak memory, the checkpoint, the versions."""
     import torch
-    from measure import peak_memory_bytes, reset_peak_memory
+    from measure import peak_memory_bytes
 
-    from peft_course.data import load_task, tokenize_dataset
-    from peft_course.device import get_device, set_seed
-    from peft_course.evaluate import evaluate_task
-    from peft_course.models import load_tokenizer
+    from peft_course.compare import run_method
+    from peft_course.device import get_device
+    from peft_course.models import DEFAULT_MODEL
 
     method, device, t_start = METHODS[a.method], get_device(), time.perf_counter()
     load_start = _load_average()
     if a.threads:
         torch.set_num_threads(a.threads)
-    set_seed(a.seed)
-    tokenizer = load_tokenizer(a.model)
-    a.pad_token_id = tokenizer.pad_token_id
-    train_rows = load_task("extract", "train")
-    n_rows = min(a.steps * a.batch, len(train_rows))
-    examples = tokenize_dataset(train_rows.select(range(n_rows)), tokenizer, a.max_length)
-    probe = tokenize_dataset(load_probe(), tokenizer, a.max_length)
-    base, path = load_base(method, a.model)
-    probe_before, stop_before = probe_loss(base, probe, a.pad_token_id)  # untouched/4-bit base
-    set_seed(a.seed)  # adapter init
-    model, optimizer = build(method, base, path)
-    trainable, total = parameter_counts(model)
+    budget = {"steps": a.steps, "batch": a.batch, "eval_rows": a.eval_rows,
+              "max_length": a.max_length}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-methods-init-") as init_dir:
-        if method.converted:  # the adapter before training, for the conversion to plain LoRA
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model.save_pretrained(init_dir, save_embedding_layers=False)
-        reset_peak_memory(device)
-        trained = train(model, optimizer, examples, a, device)
+        record, model = run_method(method, a.seed, model_name=a.model, init_dir=init_dir, **budget)
         peak, peak_kind = peak_memory_bytes(device)
-        probe_after, stop_after = probe_loss(model, probe, a.pad_token_id)
-        t_eval = time.perf_counter()
-        metric = evaluate_task(
-            model,
-            tokenizer,
-            "extract",
-            "validation",
-            limit=a.eval_rows,
-            max_new_tokens=32,
-            progress=False,
-        )
-        eval_seconds = time.perf_counter() - t_eval
         ckpt = checkpoint(model, init_dir if method.converted else None)
-    from peft_course.models import DEFAULT_MODEL
-
+    record["settings"]["model"] = a.model or DEFAULT_MODEL
     return {
-        "method": method.name,
-        "label": method.label,
-        "seed": a.seed,
-        "settings": {
-            "task": "extract",
-            "steps": a.steps,
-            "batch": a.batch,
-            "train_rows": n_rows,
-            "max_length": a.max_length,
-            "eval_rows": a.eval_rows,
-            "learning_rate": method.learning_rate,
-            "optimizer": "AdamW",
-            "schedule": "linear warm-up then linear decay",
-            "grad_clip": 1.0,
-            "warmup_steps": trained["warmup_steps"],
-            "model": a.model or DEFAULT_MODEL,
-            **method.settings,
-        },
+        **record,
         "versions": versions(),
         "device": device_info(device)
         | {"load_avg_start": load_start, "load_avg_end": _load_average()},
-        "exact_match": metric["score"],
-        "eval_n": metric["n"],
-        "probe_loss_before": probe_before,
-        "probe_loss_after": probe_after,
-        "forgetting": probe_after - probe_before,
-        "probe_stop_loss_before": stop_before,
-        "probe_stop_loss_after": stop_after,
-        "probe_rows": len(probe),
-        "trainable_params": trainable,
-        "total_params": total,
         "peak_memory_bytes": peak,
         "peak_memory_kind": peak_kind,
-        "train_seconds": trained["seconds"],
-        "eval_seconds": eval_seconds,
-        "losses": trained["losses"],
-        "trainable_without_grad": trained["trainable_without_grad"],
         **ckpt,
         "run_seconds": time.perf_counter() - t_start,
     }

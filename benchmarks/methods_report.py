@@ -6,7 +6,7 @@ import json
 import statistics
 from pathlib import Path
 
-from methods import METHODS
+from peft_course.methods import METHODS
 
 GIB, MIB = 2**30, 2**20
 

@@ -15,7 +15,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from methods import METHODS, build, load_base, parameter_counts  # noqa: E402
+from peft_course.methods import METHODS, build, load_base, parameter_counts  # noqa: E402
 
 # conftest's tiny model: 2 layers, hidden 64, k/v 32 (GQA), intermediate 128
 LORA_ATTENTION = 2 * 8 * ((64 + 64) + (64 + 32) + (64 + 32) + (64 + 64))  # r=8 on q,k,v,o
@@ -156,14 +156,14 @@ def test_driver_runs_a_fresh_process_per_run(tiny_model, tmp_path):
 
 
 def test_probe_is_shipped_and_rebuilds_identically():
-    import bench_methods
+    from peft_course.compare import load_probe
 
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "make_probe.py"), "--check"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout
-    probe = bench_methods.load_probe()
+    probe = load_probe()
     assert len(probe) == 40 and {"prompt", "completion", "kind"} <= set(probe.column_names)
     assert probe[0]["prompt"] == "What is the capital of France?"
     assert probe[0]["completion"] == "The capital of France is Paris."
@@ -171,16 +171,15 @@ def test_probe_is_shipped_and_rebuilds_identically():
 
 @pytest.mark.parametrize("name", ["lora", "prompt_tuning"])  # prompt tuning prepends positions
 def test_probe_loss_splits_the_answer_loss(name, tiny_model):
-    import bench_methods
-
+    from peft_course.compare import answer_loss, load_probe
     from peft_course.data import CompletionCollator, tokenize_dataset
     from peft_course.models import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model))
-    examples = tokenize_dataset(bench_methods.load_probe(), tokenizer)
+    examples = tokenize_dataset(load_probe(), tokenizer)
     base, path = load_base(METHODS[name], str(tiny_model))
     model, _ = build(METHODS[name], base, path)
-    words, stop = bench_methods.probe_loss(model, examples, tokenizer.pad_token_id, batch_size=7)
+    words, stop = answer_loss(model, examples, tokenizer.pad_token_id, batch_size=7)
     batch = CompletionCollator(tokenizer.pad_token_id)(list(examples))
     with torch.no_grad():
         overall = float(model(**batch).loss)  # mean over every answer token, one batch

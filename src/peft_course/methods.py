@@ -1,7 +1,8 @@
-"""The PEFT methods `make bench-methods` compares: one table, one builder per method.
+"""The PEFT methods notebook 09 and `make bench-methods` compare: one table, one builder each.
 
-A builder takes the loaded base model (fp32, or the 4-bit base for QLoRA) and returns the model to
-train and an optimizer factory (``None``: AdamW over the trainable parameters).
+A builder takes the loaded base model (fp32, or the 4-bit base for QLoRA) and its folder, and
+returns the model to train and an optimizer factory (``None``: AdamW over the trainable
+parameters). Introduced in 09_qlora_methods.
 """
 
 from __future__ import annotations
@@ -9,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import common  # noqa: F401  (puts src/ on sys.path for a checkout without `pip install -e .`)
-
-from peft_course.data import TASK_INSTRUCTIONS
+from .data import TASK_INSTRUCTIONS
 
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 R, LORA_ALPHA, LORA_DROPOUT = 8, 16, 0.05  # the course's defaults (peft_course.train.TrainConfig)
@@ -23,6 +22,10 @@ PROMPT_INIT_TEXT = TASK_INSTRUCTIONS["extract"].split("\n")[0]  # the task's ins
 
 @dataclass(frozen=True)
 class Method:
+    """One row of the comparison: its name, label, learning rate and builder.
+
+    Introduced in 09_qlora_methods."""
+
     name: str
     label: str
     learning_rate: float  # peak AdamW learning rate (warm-up, then linear decay)
@@ -157,10 +160,10 @@ METHODS = {
 
 def bnb_config(device):
     """nf4 with double quantisation; compute in bf16 on GPUs that have it, fp16 on older GPUs,
-    fp32 on CPU (``peft_course.device.get_dtype``)."""
+    fp32 on CPU (``peft_course.device.get_dtype``). Introduced in 09_qlora_methods."""
     from transformers import BitsAndBytesConfig
 
-    from peft_course.device import get_dtype
+    from .device import get_dtype
 
     return BitsAndBytesConfig(
         load_in_4bit=True,
@@ -177,10 +180,10 @@ def load_base(method: Method, model_name: str | None = None):
     (``load_model(load_in_4bit=True)`` has no double quantisation). On CPU the 4-bit layers are
     told not to repack their weights for inference: a forward pass in eval mode (the forgetting
     probe) would otherwise leave every LoRA gradient None afterwards (the course's CPU trap).
-    Raises ``RuntimeError`` where bitsandbytes cannot run.
+    Raises ``RuntimeError`` where bitsandbytes cannot run. Introduced in 09_qlora_methods.
     """
-    from peft_course.device import get_device
-    from peft_course.models import load_model, quantization_unavailable, resolve_model
+    from .device import get_device
+    from .models import load_model, quantization_unavailable, resolve_model
 
     path, _ = resolve_model(model_name)
     if method.quant is None:
@@ -212,7 +215,7 @@ def load_base(method: Method, model_name: str | None = None):
 
 def build(method: Method, model, model_path):
     """(model to train, optimizer) for ``method``; the optimizer is AdamW over the trainable
-    parameters unless the method brings its own (LoRA+)."""
+    parameters unless the method brings its own (LoRA+). Introduced in 09_qlora_methods."""
     import torch
 
     model, make_optimizer = method.build(model, model_path)
@@ -223,7 +226,9 @@ def build(method: Method, model, model_path):
 
 
 def parameter_counts(model) -> tuple[int, int]:
-    """(trainable, total) parameters; PEFT counts a packed 4-bit weight as its full size."""
+    """(trainable, total) parameters; PEFT counts a packed 4-bit weight as its full size.
+
+    Introduced in 09_qlora_methods."""
     if hasattr(model, "get_nb_trainable_parameters"):
         return tuple(int(n) for n in model.get_nb_trainable_parameters())
     params = list(model.parameters())
