@@ -23,6 +23,7 @@ TITLES = {
     "06_trl_peft": ("TRL + PEFT", "SFTTrainer and DPO with an adapter as its own reference"),
     "07_merging": ("Merging", "merge_and_unload, 8-bit merging, combining adapters"),
     "08_lora_hyperparameters": ("LoRA hyperparameters", "measured sweeps, presets, troubleshooting"),
+    "09_qlora_methods": ("QLoRA and PEFT methods", "NF4 and LoftQ by hand; QLoRA; choose a method by measurement"),
 }
 
 

@@ -183,10 +183,17 @@ def run_method(method, seed: int = 0, *, config=None, model_name=None, init_dir=
         "method": method.name,
         "label": method.label,
         "seed": seed,
-        "settings": {"task": "extract", **b, "train_rows": n_rows,
-                     "learning_rate": method.learning_rate, "optimizer": "AdamW",
-                     "schedule": "linear warm-up then linear decay", "grad_clip": 1.0,
-                     "warmup_steps": trained["warmup_steps"], **method.settings},  # fmt: skip
+        "settings": {
+            "task": "extract",
+            **b,
+            "train_rows": n_rows,
+            "learning_rate": method.learning_rate,
+            "optimizer": "AdamW",
+            "schedule": "linear warm-up then linear decay",
+            "grad_clip": 1.0,
+            "warmup_steps": trained["warmup_steps"],
+            **method.settings,
+        },  # fmt: skip
         "exact_match": metric["score"],
         "eval_n": metric["n"],
         "probe_loss_before": probe_before,

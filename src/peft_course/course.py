@@ -19,6 +19,7 @@ NOTEBOOKS = [
     "06_trl_peft",
     "07_merging",
     "08_lora_hyperparameters",
+    "09_qlora_methods",
 ]
 
 
