@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from peft_course import models
 from peft_course.hub_cache import embedded_revision, register_snapshot
 from peft_course.models import HUB_ID
 
@@ -196,7 +197,13 @@ def test_shipped_adapter_loads_by_hub_id_as_another_user_offline():
             f"the user the test switched to cannot import the course from {sys.executable} "
             f"(are the repository and the venv readable by others?):\n{check.stderr[-2000:]}"
         )
-        prepared = run("-m", "peft_course.models")  # converts the GGUF into the empty cache
+        # the user's cache starts as a copy of this one: converting the GGUF into an empty cache
+        # is test_models' job (and `make model`'s); this test is about loading by hub id
+        shutil.copytree(models.cache_dir(), cache / models.DEFAULT_MODEL)
+        if prefix:
+            for path in [cache, *cache.rglob("*")]:
+                os.chown(path, NOBODY, NOBODY)
+        prepared = run("-m", "peft_course.models")  # finds the valid cache, registers it
         assert prepared.returncode == 0, prepared.stderr[-3000:]
         assert (cache / "SmolLM2-135M-Instruct" / "model.safetensors").is_file()
         loaded = run(
