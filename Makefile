@@ -42,19 +42,22 @@ lab: model ## MAIN: set up, prepare the model, and start Jupyter Lab on the cour
 
 # The notebook lane: nbval executes each solution once (hidden tests and the committed outputs of
 # cells tagged nbval-check-output must hold); nbgrader autogrades the blank student notebooks.
+# The unit tests are small and mostly single-threaded (process starts, tiny models): two xdist
+# workers on one torch thread each finish them sooner than one process on two threads.
+FAST_PYTEST := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with configs/nbval_sanitize.cfg \
 	-p peft_course.grading.nbval_lane --notebook-times _grading/notebook_times.json
 
 test: model lint ## every check: fast lane (lint, prose, unit tests; fails fast), then the notebook lane
 	@echo "=== fast lane: lint, prose rule, release/leak/contract checks, unit tests ==="
 	$(BIN)/python -m peft_course.grading prose
-	$(BIN)/python -m pytest -ra -m "not slow"
+	$(FAST_PYTEST) -ra -m "not slow"
 	@echo "=== notebook lane: solutions under nbval, blank notebooks autograded, training tests ==="
 	$(BIN)/python -m pytest -ra -m slow --durations=12 $(NBVAL) tests solutions
 
 test-fast: model ## quick iteration: the fast lane (prose rule, unit tests), no notebook execution
 	$(BIN)/python -m peft_course.grading prose
-	$(BIN)/python -m pytest -ra -m "not slow"
+	$(FAST_PYTEST) -ra -m "not slow"
 
 lint: setup ## ruff on the package, scripts, tests and notebooks
 	$(BIN)/ruff check src scripts tests benchmarks solutions

@@ -1,9 +1,90 @@
 """Shared fixtures: the embedded model and tokenizer, loaded once per test session, and a tiny
-random Llama saved with the course tokenizer (plumbing tests, not quality)."""
+random Llama saved with the course tokenizer (plumbing tests, not quality).
 
+The notebook lane's blank notebooks (test_notebooks.py) are autograded in the background from the
+start of the session (`python -m peft_course.grading check --blank`, two one-thread kernels at a
+time on two cores), while the other slow tests run beside them on one thread each; their tests
+come last among tests/ and wait for it, and the solutions (nbval) run after them on every thread.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+BLANK_TEST = "test_blank_notebook_earns_zero"
+BLANK_RUN = pytest.StashKey[dict]()
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The blank notebooks' tests go last among tests/ (before any solution notebook), so the
+    other slow tests overlap their background run."""
+    blank = [item for item in items if getattr(item, "originalname", "") == BLANK_TEST]
+    if not blank:
+        return
+    rest = [item for item in items if item not in blank]
+    at = next((i for i, it in enumerate(rest) if it.nodeid.startswith("solutions/")), len(rest))
+    items[:] = rest[:at] + blank + rest[at:]
+
+
+def pytest_collection_finish(session):
+    """Start the blank autograde in the background when this run checks it; meanwhile this
+    process and what it starts use one thread (`blank_run` restores the rest)."""
+    if not any(getattr(item, "originalname", "") == BLANK_TEST for item in session.items):
+        return
+    work = Path(tempfile.mkdtemp(prefix="peft-course-blank-"))
+    log = open(work / "check.log", "w")  # noqa: SIM115 - closed by blank_run
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "peft_course.grading", "check", "--blank", "--root", str(root),
+           "--work", str(work / "course"), "--json", str(work / "result.json")]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ | _ONE_THREAD)
+    saved = {k: os.environ.get(k) for k in _ONE_THREAD}
+    os.environ.update(_ONE_THREAD)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    session.config.stash[BLANK_RUN] = {
+        "proc": proc, "work": work, "log": log, "saved": saved, "threads": threads,
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def blank_autograde(request) -> dict:
+    """The background blank autograde's result (`check --blank --json`), once it has finished;
+    the threads of this process and of what it starts are restored first."""
+    run = request.config.stash[BLANK_RUN]
+    if "result" not in run:
+        code = run["proc"].wait()
+        run["log"].close()
+        import torch
+
+        torch.set_num_threads(run["threads"])
+        for key, value in run["saved"].items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        out = run["work"] / "result.json"
+        if not out.is_file():
+            tail = (run["work"] / "check.log").read_text()[-4000:]
+            raise RuntimeError(f"the blank autograde failed (exit {code}):\n{tail}")
+        run["result"] = json.loads(out.read_text())
+    return run["result"]
+
+
+def pytest_unconfigure(config):
+    run = config.stash.get(BLANK_RUN, None)
+    if run is not None:
+        if run["proc"].poll() is None:
+            run["proc"].kill()
+        shutil.rmtree(run["work"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

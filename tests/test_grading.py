@@ -236,6 +236,27 @@ def test_score_table_and_feedback(clean_run):
     assert "00-ex2-tests" in html[0].read_text()
 
 
+def test_blank_notebooks_graded_side_by_side_each_in_its_own_course(tmp_path):
+    """make test's path (`check --blank`): two notebooks autograded at once in worker processes,
+    each in a scratch course of its own; a test that passes on the blank notebook is still caught."""
+    course = _copy_course(tmp_path / "course")
+    copy = "01_grading_copy"  # a second notebook, so that two run at the same time
+    (course / "solutions" / copy).mkdir()
+    shutil.copy(_solution(course), course / "solutions" / copy / f"{copy}.ipynb")
+    _edit(
+        _solution(course), "00-ex1-tests", lambda s: "assert 1 + 1 == 2  # passes before any work"
+    )
+    grading.release(course)
+    work = tmp_path / "work"
+    result = grading.self_check(course, TIMEOUT, work, solutions=False, workers=2)
+    assert result["workers"] == 2
+    assert result["where"] == {NAME: work / "blank" / NAME, copy: work / "blank" / copy}
+    assert result["blank_tests"] == 6 and result["blank_zero"] == 5
+    assert any(f"{NAME}: test 00-ex1-tests gives the blank notebook 1/1" in p
+               for p in result["problems"])  # fmt: skip
+    assert grading.blank_zero_problems(result["where"][copy], copy) == []
+
+
 # --- executing the fixture: planted faults ----------------------------------------------------------
 
 

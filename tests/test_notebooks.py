@@ -28,20 +28,22 @@ COURSE = grading.assignments(ROOT)
 class _Summary:
     """Registered as a pytest plugin by the fixture: prints the counts after the run."""
 
-    def __init__(self, result: dict, seconds: float):
-        self.result, self.seconds = result, seconds
+    def __init__(self, result: dict, waited: float):
+        self.result, self.waited = result, waited
 
     def pytest_terminal_summary(self, terminalreporter):
         r = self.result
         terminalreporter.section("blank student notebooks (autograded once)")
         terminalreporter.write_line(
-            f"{len(r['notebooks'])} blank notebooks executed in {self.seconds:.0f} s "
-            f"(step scale {grading.BLANK_STEPS_SCALE}); blank score = 0 on "
+            f"{len(r['notebooks'])} blank notebooks executed in {sum(r['seconds'].values()):.0f} s"
+            f" (step scale {grading.BLANK_STEPS_SCALE}, {r['workers']} at a time"
+            f"{', one thread each' if r['workers'] > 1 else ''}; in the background beside the "
+            f"other slow tests, then waited for {self.waited:.0f} s); blank score = 0 on "
             f"{r['blank_zero']}/{r['blank_tests']} autograded test cells; "
             f"{len(r['problems'])} problem(s)"
         )
         for name in r["notebooks"]:
-            t = r["times"].get((grading.BLANK_STUDENT, name))
+            t = r["times"].get(f"{grading.BLANK_STUDENT}/{name}")
             terminalreporter.write_line(f"  {name:<26} {'-' if t is None else f'{t:.0f}':>6} s")
         terminalreporter.write_line(
             "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in r["seconds"].items())
@@ -49,15 +51,16 @@ class _Summary:
 
 
 @pytest.fixture(scope="session")
-def course_run(request, tmp_path_factory):
-    """Release, autograde the blank notebooks, read the gradebook: once per session."""
+def course_run(request):
+    """The blank notebooks' autograde, started in the background by conftest.py at the start of
+    the session (`python -m peft_course.grading check --blank`): wait for it, once."""
     start = time.perf_counter()
-    result = grading.self_check(ROOT, work=tmp_path_factory.mktemp("course"), solutions=False)
+    result = request.getfixturevalue("blank_autograde")
     request.config.pluginmanager.register(_Summary(result, time.perf_counter() - start))
-    return result["work"]
+    return {name: Path(folder) for name, folder in result["where"].items()}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", COURSE)
 def test_blank_notebook_earns_zero(course_run, name):
-    assert grading.blank_zero_problems(course_run, name) == []
+    assert grading.blank_zero_problems(course_run[name], name) == []

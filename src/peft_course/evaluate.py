@@ -58,11 +58,15 @@ def generate(
     tokenizer,
     prompts: list[str],
     max_new_tokens: int = 48,
-    batch_size: int = 16,
+    batch_size: int = 32,
     progress: bool = True,
     **generate_kwargs,
 ) -> list[str]:
     """Greedy answers to user prompts (chat template applied), batched with left padding.
+
+    Up to 32 prompts per ``model.generate`` call, so the course's 20- and 30-row evaluations take
+    one call: on a 2-core AVX2 CPU, 30 extract rows took 14.7 s in one call and 20.7 s in calls of
+    16 (20 rows: 12.5 vs 16.1 s); a GPU is far from full at 32.
 
     Introduced in 03_loading_adapters.
     """

@@ -31,7 +31,7 @@ _API = {
         "score_table",
         "submit",
     ],
-    "course_check": ["BLANK_STEPS_SCALE", "self_check"],
+    "course_check": ["BLANK_STEPS_SCALE", "blank_workers", "self_check"],
     "execute": ["record_times", "run_course", "run_notebook"],
     "outputs": ["execute_copy", "output_problems", "store_outputs"],
     "prose": ["CHECKED", "prose_counts", "prose_numbers", "prose_problems"],

@@ -13,6 +13,7 @@ USAGE = """\
   python -m peft_course.grading release [NN_topic ...]  # solutions/ -> notebooks/ (make release)
   python -m peft_course.grading grade [--force]         # _grading/submitted/ -> table + feedback
   python -m peft_course.grading check [--execute]       # the checks `make test` runs, on this repo
+  python -m peft_course.grading check --blank [--json F]  # autograde the untouched notebooks: 0 each
   python -m peft_course.grading course [NN_topic ...]   # execute the solutions (make course)
   python -m peft_course.grading outputs [NN_topic ...]  # execute, store the checked cells' outputs
   python -m peft_course.grading prose                   # the prose rule: unvouched numbers
@@ -55,6 +56,14 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         action="store_true",
         help="also autograde the solutions and the blank notebooks",
     )
+    chk.add_argument(
+        "--blank",
+        action="store_true",
+        help="also autograde the blank notebooks (not the solutions: make test runs those "
+        "under nbval), several at a time (PEFT_COURSE_BLANK_WORKERS)",
+    )
+    chk.add_argument("--work", type=Path, help="keep the scratch course here (default: a temp dir)")
+    chk.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     crs = sub.add_parser(
         "course",
         parents=[common],
@@ -130,14 +139,17 @@ def _course(parser: argparse.ArgumentParser, args: argparse.Namespace, root: Pat
     return 0 if args.record_from or all(ok for _, _, ok in rows) else 1
 
 
-def _check(root: Path, execute: bool) -> int:
-    """`check`: the static checks, or (`execute`) the whole self-check; prints every problem."""
+def _check(root: Path, args: argparse.Namespace) -> int:
+    """`check`: the static checks, or (`--execute`, `--blank`) the self-check; prints every
+    problem, and with `--json` writes the result for a caller (make test's notebook lane)."""
+    import json
+
     from .checks import leak_problems, lint_problems
     from .course_check import self_check
     from .pipeline import regenerate_problems
 
-    if execute:
-        result = self_check(root)
+    if args.execute or args.blank:
+        result = self_check(root, work=args.work, solutions=args.execute)
         problems = result["problems"]
         print(
             f"{result['executed']} notebooks executed, {result['cells_graded']} cells "
@@ -145,6 +157,13 @@ def _check(root: Path, execute: bool) -> int:
             f" blank zero {result['blank_zero']}/{result['blank_tests']}"
         )
         print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items()))
+        if args.json:
+            keep = ("notebooks", "problems", "workers", "seconds", "blank_zero", "blank_tests")
+            out = {k: result[k] for k in keep} | {
+                "where": {n: str(p) for n, p in result["where"].items()},
+                "times": {f"{s}/{n}": t for (s, n), t in result["times"].items()},
+            }
+            args.json.write_text(json.dumps(out, indent=1))
     else:
         problems = regenerate_problems(root) + leak_problems(root) + lint_problems(root)
     for p in problems:
@@ -185,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             "`nbgrader formgrader` (docs/instructors.md)"
         )
         return 0
-    return _check(root, args.execute)
+    return _check(root, args)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import multiprocessing
 import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .checks import assignments, leak_problems, lint_problems
@@ -26,6 +29,17 @@ from .results import (
 BLANK_STEPS_SCALE = os.environ.get("PEFT_COURSE_BLANK_STEPS_SCALE", "0.1")
 
 
+def blank_workers() -> int:
+    """How many blank notebooks are autograded side by side, each kernel on one torch thread: one
+    per CPU core, at most 4 (``PEFT_COURSE_BLANK_WORKERS`` overrides; 1 is the sequential run).
+
+    A dry run is mostly fixed costs (imports, model loads, a few generated tokens) that a second
+    thread barely speeds up, so two one-thread kernels on two cores finish the set sooner than one
+    two-thread kernel at a time. The solutions never run this way: their times are published."""
+    value = os.environ.get("PEFT_COURSE_BLANK_WORKERS")
+    return max(1, int(value) if value else min(4, os.cpu_count() or 1))
+
+
 @contextlib.contextmanager
 def _environ(**values: str):
     """Set environment variables for the kernels started inside the block, then restore them."""
@@ -41,12 +55,47 @@ def _environ(**values: str):
                 os.environ[key] = value
 
 
+def _longest_first(root: Path, names: list[str]) -> list[str]:
+    """`names` by their published run time (scripts/notebook_times.json), longest first, so the
+    last notebook to start is a short one."""
+    try:
+        times = json.loads((root / "scripts" / "notebook_times.json").read_text())
+    except (OSError, ValueError):
+        times = {}
+    return sorted(names, key=lambda n: -float(times.get(n, {}).get("seconds", 0)))
+
+
+def _autograde_alone(root: str, part: str, name: str, timeout: int | None) -> None:
+    """One blank notebook in a scratch course of its own (its own gradebook, so parallel runs
+    never share a database): release, submit, autograde on one thread. Runs in a worker process."""
+    root, part = Path(root), Path(part)
+    shutil.copytree(root / "solutions" / name, part / "solutions" / name)
+    release(part)
+    submit(part, BLANK_STUDENT, root / "notebooks", [name])
+    with _environ(PEFT_COURSE_STEPS_SCALE=BLANK_STEPS_SCALE, OMP_NUM_THREADS="1",
+                  MKL_NUM_THREADS="1"):  # fmt: skip
+        autograde(part, student=BLANK_STUDENT, timeout=timeout)
+
+
+def _autograde_blank_in_parallel(root: Path, work: Path, names: list[str], timeout, workers):
+    """{name: its scratch course}, every blank notebook autograded there, `workers` at a time."""
+    parts = {name: work / "blank" / name for name in names}
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process that loaded torch
+    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+        jobs = [pool.submit(_autograde_alone, str(root), str(parts[n]), n, timeout)
+                for n in _longest_first(root, names)]  # fmt: skip
+        for job in jobs:
+            job.result()  # re-raises a worker's failure here
+    return parts
+
+
 def self_check(
     root: Path,
     timeout: int | None = None,
     work: Path | None = None,
     extra: dict[str, Path] | None = None,
     solutions: bool = True,
+    workers: int | None = None,
 ) -> dict:
     """The whole pipeline on a course folder, without touching it: release into a scratch copy
     (`work`), compare with `root/notebooks`, autograde the solutions and the untouched
@@ -55,7 +104,10 @@ def self_check(
     and `work`.
 
     `solutions=False` leaves the solutions out: `make test` executes them with nbval instead
-    (their hidden tests and checked outputs fail it), so no notebook is executed twice."""
+    (their hidden tests and checked outputs fail it), so no notebook is executed twice. Then
+    (and without `extra`) the blank notebooks are autograded `workers` at a time (default
+    `blank_workers()`), each in its own scratch course under `work/blank/`; `where` maps each
+    notebook to the course that graded it."""
     root = Path(root).resolve()
     scratch = tempfile.TemporaryDirectory() if work is None else None
     work = Path(scratch.name if scratch else work)
@@ -70,23 +122,35 @@ def self_check(
         executed = [SOLUTION_STUDENT, BLANK_STUDENT] if solutions else [BLANK_STUDENT]
         problems = regenerate_problems(root) + leak_problems(root) + lint_problems(root)
         lap("static checks")
-        shutil.copytree(root / "solutions", work / "solutions", dirs_exist_ok=True)
-        release(work)  # registers the assignments in the scratch gradebook
-        if solutions:
-            submit(work, SOLUTION_STUDENT, root / "solutions", names)
-        submit(work, BLANK_STUDENT, root / "notebooks", names)
-        for student, folder in (extra or {}).items():
-            submit(work, student, folder)
-        lap("release")
-        if solutions:
-            autograde(work, student=SOLUTION_STUDENT, timeout=timeout)
-        with _environ(PEFT_COURSE_STEPS_SCALE=BLANK_STEPS_SCALE):
-            autograde(work, student=BLANK_STUDENT, timeout=timeout)
-        for student in extra or {}:
-            autograde(work, student=student, timeout=timeout)
-        lap("autograde")
-        problems += graded_problems(work, names, solutions=solutions)
-        tests = {k: [c for c in v if c.autograded_test] for k, v in scores(work).items()}
+        workers = blank_workers() if workers is None else workers
+        if not solutions and not extra and workers > 1:
+            where = _autograde_blank_in_parallel(root, work, names, timeout, workers)
+            lap("autograde")
+        else:
+            where = dict.fromkeys(names, work)
+            shutil.copytree(root / "solutions", work / "solutions", dirs_exist_ok=True)
+            release(work)  # registers the assignments in the scratch gradebook
+            if solutions:
+                submit(work, SOLUTION_STUDENT, root / "solutions", names)
+            submit(work, BLANK_STUDENT, root / "notebooks", names)
+            for student, folder in (extra or {}).items():
+                submit(work, student, folder)
+            lap("release")
+            if solutions:
+                autograde(work, student=SOLUTION_STUDENT, timeout=timeout)
+            with _environ(PEFT_COURSE_STEPS_SCALE=BLANK_STEPS_SCALE):
+                autograde(work, student=BLANK_STUDENT, timeout=timeout)
+            for student in extra or {}:
+                autograde(work, student=student, timeout=timeout)
+            lap("autograde")
+        for course in dict.fromkeys(where.values()):
+            problems += graded_problems(
+                course, [n for n in names if where[n] == course], solutions=solutions
+            )
+        graded = {
+            k: v for course in dict.fromkeys(where.values()) for k, v in scores(course).items()
+        }
+        tests = {k: [c for c in v if c.autograded_test] for k, v in graded.items()}
         sol = [c for (s, _), cs in tests.items() if s == SOLUTION_STUDENT for c in cs]
         blank = [c for (s, _), cs in tests.items() if s == BLANK_STUDENT for c in cs]
         lap("gradebook checks")
@@ -94,15 +158,21 @@ def self_check(
             "notebooks": names,
             "problems": problems,
             "work": work,
+            "where": where,
+            "workers": workers if not solutions and not extra else 1,
             "seconds": seconds,
-            "executed": sum(1 for _ in Path(work, GRADING, "autograded").glob("*/*/*.ipynb")),
+            "executed": sum(
+                1
+                for c in dict.fromkeys(where.values())
+                for _ in Path(c, GRADING, "autograded").glob("*/*/*.ipynb")
+            ),
             "cells_graded": sum(len(v) for v in tests.values()),
             "solution_full": sum(c.score == c.max_score for c in sol),
             "solution_tests": len(sol),
             "blank_zero": sum(c.score == 0 for c in blank),
             "blank_tests": len(blank),
             "times": {
-                (student, n): execution_seconds(work, student, n)
+                (student, n): execution_seconds(where[n], student, n)
                 for student in executed
                 for n in names
             },
