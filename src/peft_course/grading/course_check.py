@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .checks import assignments, leak_problems, lint_problems
@@ -65,27 +66,42 @@ def _longest_first(root: Path, names: list[str]) -> list[str]:
     return sorted(names, key=lambda n: -float(times.get(n, {}).get("seconds", 0)))
 
 
-def _autograde_alone(root: str, part: str, name: str, timeout: int | None) -> None:
+def _autograde_alone(root: Path, part: Path, name: str, timeout: int | None) -> None:
     """One blank notebook in a scratch course of its own (its own gradebook, so parallel runs
-    never share a database): release, submit, autograde on one thread. Runs in a worker process."""
-    root, part = Path(root), Path(part)
+    never share a database): release, submit, autograde. Runs in a worker process started by
+    `_autograde_blank_in_parallel`, which sets its environment (step scale, one thread)."""
     shutil.copytree(root / "solutions" / name, part / "solutions" / name)
     release(part)
     submit(part, BLANK_STUDENT, root / "notebooks", [name])
-    with _environ(PEFT_COURSE_STEPS_SCALE=BLANK_STEPS_SCALE, OMP_NUM_THREADS="1",
-                  MKL_NUM_THREADS="1"):  # fmt: skip
-        autograde(part, student=BLANK_STUDENT, timeout=timeout)
+    autograde(part, student=BLANK_STUDENT, timeout=timeout)
 
 
 def _autograde_blank_in_parallel(root: Path, work: Path, names: list[str], timeout, workers):
-    """{name: its scratch course}, every blank notebook autograded there, `workers` at a time."""
+    """{name: its scratch course}, every blank notebook autograded there, `workers` at a time,
+    each in a fresh `python -m peft_course.grading.course_check` process."""
     parts = {name: work / "blank" / name for name in names}
-    spawn = multiprocessing.get_context("spawn")  # no fork of a process that loaded torch
-    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
-        jobs = [pool.submit(_autograde_alone, str(root), str(parts[n]), n, timeout)
-                for n in _longest_first(root, names)]  # fmt: skip
-        for job in jobs:
-            job.result()  # re-raises a worker's failure here
+    env = os.environ | {
+        "PEFT_COURSE_STEPS_SCALE": BLANK_STEPS_SCALE,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+    def one(name: str) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            __name__,
+            str(root),
+            str(parts[name]),
+            name,
+            str(timeout or ""),
+        ]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"autograding the blank {name} failed:\n{proc.stderr[-3000:]}")
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, _longest_first(root, names)))  # re-raises a worker's failure
     return parts
 
 
@@ -180,3 +196,8 @@ def self_check(
     finally:
         if scratch:
             scratch.cleanup()
+
+
+if __name__ == "__main__":  # one blank notebook: a worker of _autograde_blank_in_parallel
+    _root, _part, _name, _timeout = sys.argv[1:5]
+    _autograde_alone(Path(_root), Path(_part), _name, int(_timeout) if _timeout else None)
