@@ -8,7 +8,6 @@ come last among tests/ and wait for it, and the solutions (nbval) run after them
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,6 @@ import pytest
 
 BLANK_TEST = "test_blank_notebook_earns_zero"
 BLANK_RUN = pytest.StashKey[dict]()
-_ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -35,23 +33,26 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_collection_finish(session):
     """Start the blank autograde in the background when this run checks it; meanwhile this
-    process and what it starts use one thread (`blank_run` restores the rest)."""
+    process and what it starts use one thread (`blank_autograde` restores the rest)."""
     if not any(getattr(item, "originalname", "") == BLANK_TEST for item in session.items):
         return
+    import torch
+
+    from peft_course.grading.course_check import ONE_THREAD
+
+    environ = pytest.MonkeyPatch()  # undone by blank_autograde
+    for key, value in ONE_THREAD.items():
+        environ.setenv(key, value)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="peft-course-blank-"))
-    log = open(work / "check.log", "w")  # noqa: SIM115 - closed by blank_run
+    log = open(work / "check.log", "w")  # noqa: SIM115 - closed by blank_autograde
     root = Path(__file__).resolve().parents[1]
     cmd = [sys.executable, "-m", "peft_course.grading", "check", "--blank", "--root", str(root),
            "--work", str(work / "course"), "--json", str(work / "result.json")]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ | _ONE_THREAD)
-    saved = {k: os.environ.get(k) for k in _ONE_THREAD}
-    os.environ.update(_ONE_THREAD)
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     session.config.stash[BLANK_RUN] = {
-        "proc": proc, "work": work, "log": log, "saved": saved, "threads": threads,
+        "proc": proc, "work": work, "log": log, "environ": environ, "threads": threads,
     }  # fmt: skip
 
 
@@ -66,11 +67,7 @@ def blank_autograde(request) -> dict:
         import torch
 
         torch.set_num_threads(run["threads"])
-        for key, value in run["saved"].items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        run["environ"].undo()
         out = run["work"] / "result.json"
         if not out.is_file():
             tail = (run["work"] / "check.log").read_text()[-4000:]

@@ -144,6 +144,7 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     problem, and with `--json` writes the result for a caller (make test's notebook lane)."""
     import json
 
+    from ..files import write_text_atomic
     from .checks import leak_problems, lint_problems
     from .course_check import self_check
     from .pipeline import regenerate_problems
@@ -163,7 +164,7 @@ def _check(root: Path, args: argparse.Namespace) -> int:
                 "where": {n: str(p) for n, p in result["where"].items()},
                 "times": {f"{s}/{n}": t for (s, n), t in result["times"].items()},
             }
-            args.json.write_text(json.dumps(out, indent=1))
+            write_text_atomic(args.json, json.dumps(out, indent=1))
     else:
         problems = regenerate_problems(root) + leak_problems(root) + lint_problems(root)
     for p in problems:

@@ -28,6 +28,8 @@ from .results import (
 # learner's own answers, so their non-exercise training cells run with scaled-down step counts
 # (peft_course.device.steps_for_device honours PEFT_COURSE_STEPS_SCALE). The solutions run in full.
 BLANK_STEPS_SCALE = os.environ.get("PEFT_COURSE_BLANK_STEPS_SCALE", "0.1")
+# the environment of a process that runs beside others on a few cores: one BLAS/OpenMP thread
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def blank_workers() -> int:
@@ -80,11 +82,7 @@ def _autograde_blank_in_parallel(root: Path, work: Path, names: list[str], timeo
     """{name: its scratch course}, every blank notebook autograded there, `workers` at a time,
     each in a fresh `python -m peft_course.grading.course_check` process."""
     parts = {name: work / "blank" / name for name in names}
-    env = os.environ | {
-        "PEFT_COURSE_STEPS_SCALE": BLANK_STEPS_SCALE,
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    }
+    env = os.environ | ONE_THREAD | {"PEFT_COURSE_STEPS_SCALE": BLANK_STEPS_SCALE}
 
     def one(name: str) -> None:
         cmd = [
@@ -139,7 +137,8 @@ def self_check(
         problems = regenerate_problems(root) + leak_problems(root) + lint_problems(root)
         lap("static checks")
         workers = blank_workers() if workers is None else workers
-        if not solutions and not extra and workers > 1:
+        parallel = not solutions and not extra and workers > 1
+        if parallel:
             where = _autograde_blank_in_parallel(root, work, names, timeout, workers)
             lap("autograde")
         else:
@@ -159,13 +158,12 @@ def self_check(
             for student in extra or {}:
                 autograde(work, student=student, timeout=timeout)
             lap("autograde")
-        for course in dict.fromkeys(where.values()):
+        courses = list(dict.fromkeys(where.values()))  # one, or one per blank notebook
+        for course in courses:
             problems += graded_problems(
                 course, [n for n in names if where[n] == course], solutions=solutions
             )
-        graded = {
-            k: v for course in dict.fromkeys(where.values()) for k, v in scores(course).items()
-        }
+        graded = {k: v for course in courses for k, v in scores(course).items()}
         tests = {k: [c for c in v if c.autograded_test] for k, v in graded.items()}
         sol = [c for (s, _), cs in tests.items() if s == SOLUTION_STUDENT for c in cs]
         blank = [c for (s, _), cs in tests.items() if s == BLANK_STUDENT for c in cs]
@@ -175,12 +173,10 @@ def self_check(
             "problems": problems,
             "work": work,
             "where": where,
-            "workers": workers if not solutions and not extra else 1,
+            "workers": workers if parallel else 1,
             "seconds": seconds,
             "executed": sum(
-                1
-                for c in dict.fromkeys(where.values())
-                for _ in Path(c, GRADING, "autograded").glob("*/*/*.ipynb")
+                1 for c in courses for _ in Path(c, GRADING, "autograded").glob("*/*/*.ipynb")
             ),
             "cells_graded": sum(len(v) for v in tests.values()),
             "solution_full": sum(c.score == c.max_score for c in sol),
