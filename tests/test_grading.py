@@ -257,6 +257,36 @@ def test_blank_notebooks_graded_side_by_side_each_in_its_own_course(tmp_path):
     assert grading.blank_zero_problems(result["where"][copy], copy) == []
 
 
+def test_the_notebook_lanes_times_file_carries_the_blank_seconds(tmp_path, monkeypatch):
+    from peft_course.grading import nbval_lane
+    from peft_course.grading.execute import rows_from_results
+
+    monkeypatch.setattr(nbval_lane, "_SECONDS", {f"solutions/{NAME}/{NAME}.ipynb": 5.04})
+    monkeypatch.setattr(nbval_lane, "_FAILED", {f"solutions/{NAME}/{NAME}.ipynb": 0})
+    monkeypatch.setattr(nbval_lane, "BLANK_SECONDS", {NAME: 12.4})
+    nbval_lane._write_times(tmp_path / "times.json")
+    rows, device, blank = rows_from_results(tmp_path / "times.json")
+    assert rows == [(NAME, 5.0, True)] and device == "cpu" and blank == {NAME: 12.4}
+    monkeypatch.setattr(nbval_lane, "BLANK_SECONDS", {})  # no blank run in the session: no section
+    nbval_lane._write_times(tmp_path / "times.json")
+    assert "blank" not in json.loads((tmp_path / "times.json").read_text())
+
+
+def test_blank_workers_start_with_the_longest_recorded_blank_notebook(tmp_path):
+    from peft_course.grading.course_check import _longest_first
+
+    names = ["a", "b", "c", "d"]
+    (tmp_path / "scripts").mkdir()
+    times = {
+        "a": {"seconds": 300, "blank_seconds": 60},  # a long solution whose blank run is short
+        "b": {"seconds": 280, "blank_seconds": 280},
+        "c": {"seconds": 100},  # no blank time recorded yet: its solution's time stands in
+    }
+    (tmp_path / "scripts" / "notebook_times.json").write_text(json.dumps(times))
+    assert _longest_first(tmp_path, names) == ["b", "c", "a", "d"]
+    assert _longest_first(tmp_path / "nowhere", names) == names  # no file: as given
+
+
 # --- executing the fixture: planted faults ----------------------------------------------------------
 
 
@@ -359,6 +389,27 @@ def test_course_records_times_of_notebooks_that_ran(course, tmp_path):
     times = json.loads(times_file.read_text())
     assert times[NAME] == {"cpu": "1.2 min", "seconds": 75, "how": "bench", "gpu": "not measured"}
     assert times["99_other"]["how"] == "x"
+    # make test's times file also carries the blank notebooks' seconds: recorded beside
+    results.write_text(
+        json.dumps(
+            {
+                "course": {
+                    "measured": True,
+                    "notebooks": [{"name": NAME, "seconds": 75.0, "ok": True}],
+                },
+                "blank": {NAME: 12.4, "99_other": 30.0},
+            }
+        )
+    )
+    assert (
+        main(["course", "--root", str(course), "--record-from", str(results), "--record", "bench"])
+        == 0
+    )
+    times = json.loads(times_file.read_text())
+    assert times[NAME]["blank_seconds"] == 12 and times["99_other"]["blank_seconds"] == 30
+    assert times[NAME]["seconds"] == 75 and times["99_other"]["seconds"] == 1
+    del times[NAME]["blank_seconds"]
+    times_file.write_text(json.dumps(times))
     results.write_text(
         json.dumps(
             {

@@ -119,10 +119,11 @@ def _course(parser: argparse.ArgumentParser, args: argparse.Namespace, root: Pat
     from .execute import record_times, rows_from_results, run_course
 
     device = None  # where the rows were measured; None: here (asked only when recording)
+    blank: dict[str, float] = {}
     if args.record_from:
         if not args.record:
             parser.error("--record-from needs --record HOW (where and when it was measured)")
-        rows, device = rows_from_results(args.record_from)
+        rows, device, blank = rows_from_results(args.record_from)
     else:
         unknown = sorted(set(args.names) - set(assignments(root)))
         if unknown:
@@ -134,8 +135,13 @@ def _course(parser: argparse.ArgumentParser, args: argparse.Namespace, root: Pat
 
             device = get_device().type
         times_file = root / "scripts" / "notebook_times.json"
-        done = record_times(rows, args.record, times_file, device)
-        print(f"recorded {len(done)} notebook times in {times_file}")
+        done = record_times(
+            rows, args.record, times_file, device, blank if device == "cpu" else None
+        )
+        print(
+            f"recorded {len(done)} notebook times in {times_file}"
+            + (f" and {len(blank)} blank notebooks' times" if blank and device == "cpu" else "")
+        )
     return 0 if args.record_from or all(ok for _, _, ok in rows) else 1
 
 

@@ -59,13 +59,20 @@ def _environ(**values: str):
 
 
 def _longest_first(root: Path, names: list[str]) -> list[str]:
-    """`names` by their published run time (scripts/notebook_times.json), longest first, so the
-    last notebook to start is a short one."""
+    """`names` by their recorded blank run time (scripts/notebook_times.json: "blank_seconds",
+    else the solution's "seconds"), longest first, so the last notebook to start is a short one.
+    A blank notebook's time is not its solution's: 07's solution is among the longest, its blank
+    notebook among the short ones."""
     try:
         times = json.loads((root / "scripts" / "notebook_times.json").read_text())
     except (OSError, ValueError):
         times = {}
-    return sorted(names, key=lambda n: -float(times.get(n, {}).get("seconds", 0)))
+
+    def recorded(name: str) -> float:
+        entry = times.get(name, {})
+        return -float(entry.get("blank_seconds", entry.get("seconds", 0)))
+
+    return sorted(names, key=recorded)
 
 
 def _autograde_alone(root: Path, part: Path, name: str, timeout: int | None) -> None:

@@ -55,12 +55,20 @@ def run_notebook(path: Path, timeout: int) -> tuple[float, str, str | None]:
 
 
 def record_times(
-    rows: list[tuple[str, float, bool]], how: str, times_file: Path, device: str = "cpu"
+    rows: list[tuple[str, float, bool]],
+    how: str,
+    times_file: Path,
+    device: str = "cpu",
+    blank: dict[str, float] | None = None,
 ) -> list[str]:
     """Merge (name, seconds, ok) rows into `times_file`; a failed run is never recorded. On a
-    CPU the figure goes to "cpu" (with "seconds" and "how"), on a GPU to "gpu". Returns the names
-    recorded."""
+    CPU the figure goes to "cpu" (with "seconds" and "how"), on a GPU to "gpu". `blank`: the
+    blank notebooks' seconds in the same run ("blank_seconds", which orders the blank workers of
+    `check --blank`, longest first). Returns the names recorded."""
     times = json.loads(times_file.read_text()) if times_file.is_file() else {}
+    for name, seconds in (blank or {}).items():
+        if name in times:
+            times[name]["blank_seconds"] = round(seconds)
     recorded = []
     for name, seconds, ok in rows:
         if not ok:
@@ -77,9 +85,12 @@ def record_times(
     return recorded
 
 
-def rows_from_results(results_file: Path) -> tuple[list[tuple[str, float, bool]], str]:
+def rows_from_results(
+    results_file: Path,
+) -> tuple[list[tuple[str, float, bool]], str, dict[str, float]]:
     """(name, seconds, ok) rows of the course section of a benchmarks/run.py --course results
-    file, and the device it ran on."""
+    file (or of make test's --notebook-times file), the device it ran on, and the blank
+    notebooks' seconds where the file has them."""
     try:
         results = json.loads(results_file.read_text())
         course = results.get("course", {})
@@ -91,7 +102,7 @@ def rows_from_results(results_file: Path) -> tuple[list[tuple[str, float, bool]]
             "`python benchmarks/run.py --course` first"
         )
     rows = [(r["name"], r["seconds"], r["ok"]) for r in course["notebooks"]]
-    return rows, results.get("machine", {}).get("device", "cpu")
+    return rows, results.get("machine", {}).get("device", "cpu"), results.get("blank", {})
 
 
 def run_course(root: Path, names: list[str] | None = None) -> list[tuple[str, float, bool]]:

@@ -6,7 +6,8 @@ cells, autograded tests), so the CI log shows where the time goes and what nbval
 
 `--notebook-times FILE` also writes the seconds in the format of a `benchmarks/run.py --course`
 results file, so `python -m peft_course.grading course --record-from FILE --record "..."` can put
-them into the README table.
+them into the README table; with the blank notebooks' seconds when the same session autograded
+them (tests/test_notebooks.py fills `BLANK_SECONDS`), which order the next run's blank workers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from .outputs import is_autograded_test, is_checked
 
 _SECONDS: dict[str, float] = defaultdict(float)  # notebook path -> setup + call + teardown time
 _FAILED: dict[str, int] = defaultdict(int)
+BLANK_SECONDS: dict[
+    str, float
+] = {}  # blank notebook name -> seconds, when this session graded them
 
 
 def pytest_addoption(parser):
@@ -109,6 +113,7 @@ def _write_times(path: Path) -> None:
             {
                 "machine": machine,
                 "course": {"measured": True, "how": "nbval in make test", "notebooks": rows},
+                **({"blank": dict(BLANK_SECONDS)} if BLANK_SECONDS else {}),
             },
             indent=2,
         )
