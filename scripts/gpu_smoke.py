@@ -170,12 +170,8 @@ def download_wheels() -> int:
             f.write("/.whl/\n")
     if WHEELS.exists():
         shutil.rmtree(WHEELS)  # one version of each: two would stop the install there
-    pins = [f"{name}=={version(name)}" for name in WHEEL_PACKAGES]
-    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
-    rc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
-                         "--only-binary=:all:", "--python-version", "3.12", "--implementation",
-                         "cp", *platforms, "-d", str(WHEELS), *pins]).returncode
-    rc = rc or slim_bitsandbytes(platforms)
+    rc = _pip_download(WHEELS, [f"{name}=={version(name)}" for name in WHEEL_PACKAGES])
+    rc = rc or slim_bitsandbytes()
     prepare_base(force=True)  # fresh from the model cache
     tree, total = travel_mib([]), travel_mib([WHEELS, BASE])
     print(f"{len(list(WHEELS.glob('*.whl')))} wheels in .whl/; working tree {tree:.1f} MiB; "
@@ -184,18 +180,23 @@ def download_wheels() -> int:
     return rc or int(total > TRAVEL_LIMIT_MIB)
 
 
-def slim_bitsandbytes(platforms: list[str], keep=("cpu", "cuda130", "cuda132")) -> int:
+def _pip_download(dest: Path, pins: list[str]) -> int:
+    """pip download of `pins` (no dependencies) as wheels for the GPU machine's Python 3.12."""
+    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
+    return subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
+                           "--only-binary=:all:", "--python-version", "3.12", "--implementation",
+                           "cp", *platforms, "-d", str(dest), *pins]).returncode
+
+
+def slim_bitsandbytes(keep=("cpu", "cuda130", "cuda132")) -> int:
     """This venv's bitsandbytes wheel in `.whl/` without the native libraries of other CUDA/ROCm/XPU
-    versions (41 -> 8 MiB). pip installs it from its files; RECORD keeps the removed names, which
+    versions (41 -> 7 MiB). pip installs it from its files; RECORD keeps the removed names, which
     only `pip uninstall` reads."""
     import tempfile
     import zipfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        rc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                             "--only-binary=:all:", "--python-version", "3.12", "--implementation",
-                             "cp", *platforms, "-d", tmp, f"bitsandbytes=={version('bitsandbytes')}"]
-                            ).returncode
+        rc = _pip_download(Path(tmp), [f"bitsandbytes=={version('bitsandbytes')}"])
         found = list(Path(tmp).glob("bitsandbytes-*.whl"))
         if rc or not found:
             return rc or 1

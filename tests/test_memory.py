@@ -88,9 +88,8 @@ def test_activation_checkpointing_keeps_fewer_tensors_inside_the_block_only():
     with activation_checkpointing(model) as same:
         assert same is model
         kept = _saved_tensors(model, ids)
-        assert (
-            model.model.embed_tokens._forward_hooks
-        )  # inputs require grad (reentrant checkpoints)
+        # reentrant checkpoints need the inputs to require grad: enabling hooks the embeddings
+        assert model.model.embed_tokens._forward_hooks
     assert kept < plain / 2, (kept, plain)  # each layer keeps its input, not its insides
     assert _saved_tensors(model, ids) == plain  # off again after the block
     assert model.model.embed_tokens._forward_hooks == {}  # the inputs' requires_grad hook is gone

@@ -23,9 +23,8 @@ from .outputs import is_autograded_test, is_checked
 
 _SECONDS: dict[str, float] = defaultdict(float)  # notebook path -> setup + call + teardown time
 _FAILED: dict[str, int] = defaultdict(int)
-BLANK_SECONDS: dict[
-    str, float
-] = {}  # blank notebook name -> seconds, when this session graded them
+# blank notebook name -> seconds, when this session autograded them (tests/test_notebooks.py)
+BLANK_SECONDS: dict[str, float] = {}
 
 
 def pytest_addoption(parser):
